@@ -1,14 +1,56 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! statefulset-policy: a Kubewarden policy that validates and defaults
+//! StatefulSets (governing headless Service, storage classes, claim sizes,
+//! access modes, rollout settings).
+//!
+//! The waPC entry points below are thin: the admission flow is in
+//! [`admission::evaluate`], the settings in [`settings`], the checks in [`checks`].
+
+pub mod admission;
+pub mod checks;
+pub mod cluster;
+pub mod defaults;
+pub mod quantity;
+pub mod request;
+pub mod settings;
+pub mod statefulset;
+pub mod verdict;
+
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+use wapc_guest::prelude::*;
+
+use crate::cluster::HostCluster;
+use crate::settings::Settings;
+
+#[no_mangle]
+pub extern "C" fn wapc_init() {
+    register_function("validate", validate);
+    register_function("validate_settings", validate_settings);
+    register_function(
+        "protocol_version",
+        kubewarden_policy_sdk::protocol_version_guest,
+    );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn validate(payload: &[u8]) -> CallResult {
+    let response = admission::evaluate(payload, &mut HostCluster);
+    Ok(serde_json::to_vec(&response)?)
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+fn validate_settings(payload: &[u8]) -> CallResult {
+    Ok(serde_json::to_vec(&settings_verdict(payload))?)
+}
+
+/// Settings that do not parse or contradict themselves are refused with a
+/// message naming the key, never with a guest error.
+pub fn settings_verdict(payload: &[u8]) -> SettingsValidationResponse {
+    match Settings::from_json(payload).and_then(|settings| settings.validate()) {
+        Ok(()) => SettingsValidationResponse {
+            valid: true,
+            message: None,
+        },
+        Err(message) => SettingsValidationResponse {
+            valid: false,
+            message: Some(message),
+        },
     }
 }

@@ -1,0 +1,162 @@
+//! The admission flow, top to bottom: decode, mutate, check, respond.
+
+use kubewarden_policy_sdk::response::ValidationResponse;
+use serde_json::value::RawValue;
+
+use crate::checks::{self, quote, services_in_use, Action, CheckId, Violation};
+use crate::cluster::{Cluster, ClusterFacts};
+use crate::defaults;
+use crate::request::{present, AdmissionRequest, ValidatePayload};
+use crate::settings::Settings;
+use crate::statefulset::{self, StatefulSet};
+use crate::verdict::{self, Verdict};
+
+/// Evaluates one `validate` payload. Every outcome is a verdict: bad input is
+/// refused with code 400, never a guest error (which policy-server turns into a 500).
+pub fn evaluate(payload: &[u8], cluster: &mut dyn Cluster) -> ValidationResponse {
+    let payload: ValidatePayload = match serde_json::from_slice(payload) {
+        Ok(payload) => payload,
+        Err(e) => {
+            return verdict::bad_request(format!("the admission request does not decode: {e}"))
+        }
+    };
+    let settings = match payload.settings.map_or(Ok(Settings::default()), |raw| {
+        Settings::from_json(raw.get().as_bytes())
+    }) {
+        Ok(settings) => settings,
+        Err(e) => return verdict::bad_request(format!("invalid policy settings: {e}")),
+    };
+    let request = payload.request;
+    let operation = request.operation.as_deref().unwrap_or("");
+
+    // The policy judges the StatefulSet object; subresource writes (status,
+    // scale) cannot change the fields it checks beyond replicas.
+    if request
+        .sub_resource
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return verdict::accept(Vec::new());
+    }
+    if request.kind.is("", "Service") && operation == "DELETE" {
+        return service_delete(&request, &settings, cluster);
+    }
+    if !request.kind.is("apps", "StatefulSet") {
+        return verdict::accept(vec![format!(
+            "statefulset-policy judges StatefulSets (and Service deletions) but received a {}: check the policy's rules",
+            request.kind.describe()
+        )]);
+    }
+    match operation {
+        "CREATE" | "UPDATE" => {
+            judge_statefulset(&request, operation == "CREATE", &settings, cluster)
+        }
+        _ => verdict::accept(Vec::new()),
+    }
+}
+
+fn judge_statefulset(
+    request: &AdmissionRequest,
+    create: bool,
+    settings: &Settings,
+    cluster: &mut dyn Cluster,
+) -> ValidationResponse {
+    // Decode
+    let Some(raw) = present(request.object) else {
+        return verdict::bad_request("the admission request has no object".into());
+    };
+    let mut sts = match decode(raw, request) {
+        Ok(sts) => sts,
+        Err(message) => return verdict::bad_request(message),
+    };
+    let subject = subject(&sts);
+
+    // Mutate: defaults on CREATE only; the checks then judge the mutated object.
+    let mut mutated_object = None;
+    if create && settings.defaults.any() && !defaults::opted_out(&sts.metadata.annotations) {
+        let mut object: serde_json::Value = match serde_json::from_str(raw.get()) {
+            Ok(object) => object,
+            Err(e) => return verdict::bad_request(format!("{subject} does not decode: {e}")),
+        };
+        if defaults::apply(&mut object, &settings.defaults) {
+            match statefulset::decode_value::<StatefulSet>(&object) {
+                Ok(mutated) => sts = with_namespace(mutated, request),
+                Err(e) => {
+                    return verdict::bad_request(format!(
+                        "{subject} does not decode after defaulting: {e}"
+                    ))
+                }
+            }
+            mutated_object = Some(object);
+        }
+    }
+
+    // Check, and on UPDATE recognise what the old object already violated.
+    let facts = ClusterFacts::gather(&sts, settings, cluster);
+    let violations = checks::run_all(&sts, settings, &facts);
+    let previous = match present(request.old_object).map(|old| decode(old, request)) {
+        Some(Ok(old)) if !create => checks::run_all(&old, settings, &facts),
+        _ => Vec::new(),
+    };
+
+    // Respond
+    Verdict::from_violations(violations, &previous, settings).respond(&subject, mutated_object)
+}
+
+/// `service-in-use`: a Service DELETE that would take the DNS names of live sets.
+fn service_delete(
+    request: &AdmissionRequest,
+    settings: &Settings,
+    cluster: &mut dyn Cluster,
+) -> ValidationResponse {
+    if settings.action(CheckId::ServiceInUse) == Action::Off {
+        return verdict::accept(Vec::new());
+    }
+    let namespace = request.namespace.as_deref().unwrap_or_default();
+    let service = request.name.as_deref().unwrap_or_default();
+    let violations = match cluster.stateful_sets(namespace) {
+        Ok(sets) => services_in_use(service, namespace, &sets),
+        Err(error) => {
+            let mut violation = Violation::new(
+                CheckId::ServiceInUse,
+                format!("Service {namespace}/{service}"),
+                quote(service),
+                format!(
+                    "the look-up of StatefulSets failed ({}); grant the policy apps/v1/StatefulSet in contextAwareResources",
+                    error.0
+                ),
+            );
+            violation.lookup_failed = true;
+            vec![violation]
+        }
+    };
+    Verdict::from_violations(violations, &[], settings)
+        .respond(&format!("deleting Service {namespace}/{service}"), None)
+}
+
+fn decode(raw: &RawValue, request: &AdmissionRequest) -> Result<StatefulSet, String> {
+    statefulset::decode::<StatefulSet>(raw.get())
+        .map(|sts| with_namespace(sts, request))
+        .map_err(|e| {
+            let name = request.name.as_deref().unwrap_or("");
+            format!("StatefulSet {name} does not decode: {e}")
+        })
+}
+
+/// The namespace of the request when the object leaves it out.
+fn with_namespace(mut sts: StatefulSet, request: &AdmissionRequest) -> StatefulSet {
+    if sts.metadata.namespace.is_empty() {
+        sts.metadata.namespace = request.namespace.clone().unwrap_or_default();
+    }
+    if sts.metadata.name.is_empty() {
+        sts.metadata.name = request.name.clone().unwrap_or_default();
+    }
+    sts
+}
+
+fn subject(sts: &StatefulSet) -> String {
+    format!(
+        "StatefulSet {}/{}",
+        sts.metadata.namespace, sts.metadata.name
+    )
+}

@@ -1,0 +1,173 @@
+//! Stable identity: the governing Service named by `spec.serviceName`.
+
+use super::{quote, Action, CheckId, Violation};
+use crate::cluster::{ClusterFacts, Fact, Service};
+use crate::settings::Settings;
+use crate::statefulset::StatefulSet;
+
+const FIELD: &str = "spec.serviceName";
+
+/// A DNS-1123 label: at most 63 lowercase alphanumerics or '-', starting and
+/// ending with an alphanumeric (what Kubernetes requires of a Service name).
+pub fn is_dns1123_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum)
+        && bytes.iter().all(|b| alnum(b) || *b == b'-')
+}
+
+/// `service-name-required`: the set names its governing Service.
+pub fn service_name_required(sts: &StatefulSet) -> Option<Violation> {
+    let rule = "must name the governing headless Service, a DNS-1123 label (lowercase letters, digits and '-', at most 63), so that pods get stable DNS names";
+    match sts.spec.service_name.as_deref() {
+        None => Some(Violation::new(
+            CheckId::ServiceNameRequired,
+            FIELD,
+            "absent",
+            rule,
+        )),
+        Some(name) if !is_dns1123_label(name) => Some(Violation::new(
+            CheckId::ServiceNameRequired,
+            FIELD,
+            quote(name),
+            rule,
+        )),
+        Some(_) => None,
+    }
+}
+
+/// `service-exists`, `service-headless`, `service-selects-pods`, from the looked-up Service.
+pub fn governing_service(
+    sts: &StatefulSet,
+    settings: &Settings,
+    facts: &ClusterFacts,
+) -> Vec<Violation> {
+    let Some((name, fact)) = &facts.service else {
+        return Vec::new();
+    };
+    // Facts looked up for another name (UPDATE that changed it) say nothing about this object.
+    if sts.spec.service_name.as_deref() != Some(name.as_str()) {
+        return Vec::new();
+    }
+    let flags = &settings.service_name;
+    let enabled = |check: CheckId, flag: bool| flag && settings.action(check) != Action::Off;
+    let found = quote(name);
+    let namespace = &sts.metadata.namespace;
+    let mut violations = Vec::new();
+    match fact {
+        Fact::NotLookedUp => {}
+        Fact::Failed(error) => {
+            // One violation for the look-up, under the first check that needed it.
+            let check = [
+                (CheckId::ServiceExists, flags.must_exist),
+                (CheckId::ServiceHeadless, flags.must_be_headless),
+                (CheckId::ServiceSelectsPods, flags.must_select_pods),
+            ]
+            .into_iter()
+            .find(|(check, flag)| enabled(*check, *flag))
+            .map_or(CheckId::ServiceExists, |(check, _)| check);
+            let mut violation = Violation::new(
+                check,
+                FIELD,
+                found,
+                format!(
+                    "the look-up of Service {namespace}/{name} failed ({}); grant the policy v1/Service in contextAwareResources of a ClusterAdmissionPolicy",
+                    error.0
+                ),
+            );
+            violation.lookup_failed = true;
+            violations.push(violation);
+        }
+        Fact::NotFound => {
+            if enabled(CheckId::ServiceExists, flags.must_exist) {
+                violations.push(Violation::new(
+                    CheckId::ServiceExists,
+                    FIELD,
+                    found,
+                    format!("no Service of that name exists in namespace {}; create the headless Service first (in one apply, put the Service before the StatefulSet)", quote(namespace)),
+                ));
+            }
+        }
+        Fact::Found(service) => {
+            if enabled(CheckId::ServiceHeadless, flags.must_be_headless) {
+                violations.extend(service_headless(service, &found));
+            }
+            if enabled(CheckId::ServiceSelectsPods, flags.must_select_pods) {
+                violations.extend(service_selects_pods(service, sts, &found));
+            }
+        }
+    }
+    violations
+}
+
+/// `service-headless`: per-pod DNS records exist only for a headless Service.
+fn service_headless(service: &Service, found: &str) -> Option<Violation> {
+    let cluster_ip = service.spec.cluster_ip.as_deref();
+    if cluster_ip == Some("None") {
+        return None;
+    }
+    let shown = cluster_ip.map_or_else(
+        || "no clusterIP (one is allocated)".to_string(),
+        |ip| format!("clusterIP {}", quote(ip)),
+    );
+    Some(Violation::new(
+        CheckId::ServiceHeadless,
+        FIELD,
+        found,
+        format!("that Service has {shown}; the governing Service must be headless (clusterIP: None) for per-pod DNS names"),
+    ))
+}
+
+/// `service-selects-pods`: the Service selects the set's pods, else they get no DNS records.
+fn service_selects_pods(service: &Service, sts: &StatefulSet, found: &str) -> Option<Violation> {
+    let selector = service.spec.selector.as_ref().filter(|s| !s.is_empty());
+    let Some(selector) = selector else {
+        return Some(Violation::new(
+            CheckId::ServiceSelectsPods,
+            FIELD,
+            found,
+            "that Service has no selector, so it selects none of the pods and they get no DNS records",
+        ));
+    };
+    let labels = &sts.spec.template.metadata.labels;
+    let missing: Vec<String> = selector
+        .iter()
+        .filter(|(key, value)| labels.get(*key) != Some(*value))
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(Violation::new(
+        CheckId::ServiceSelectsPods,
+        FIELD,
+        found,
+        format!(
+            "that Service selects {} but spec.template.metadata.labels lack it, so the pods get no DNS records",
+            missing.join(",")
+        ),
+    ))
+}
+
+/// `service-in-use`: on DELETE of a Service, the live StatefulSets that need it.
+/// A set being deleted or scaled to zero does not.
+pub fn services_in_use(service: &str, namespace: &str, sets: &[StatefulSet]) -> Vec<Violation> {
+    sets.iter()
+        .filter(|sts| sts.spec.service_name.as_deref() == Some(service))
+        .filter(|sts| sts.metadata.deletion_timestamp.is_none() && sts.spec.replicas_or_default() > 0)
+        .map(|sts| {
+            Violation::new(
+                CheckId::ServiceInUse,
+                format!("StatefulSet {namespace}/{} spec.serviceName", sts.metadata.name),
+                quote(service),
+                format!(
+                    "it runs {} replica(s) whose DNS names need this Service; delete or scale down the StatefulSet first",
+                    sts.spec.replicas_or_default()
+                ),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,232 @@
+//! Cluster look-ups: one narrow interface, [`Cluster`], that the admission flow
+//! calls and tests replace with an in-memory fake (no global mock state).
+//!
+//! [`HostCluster`] answers it through Kubewarden's host capabilities. The exact
+//! calls matter, because kwctl replay sessions must match them to the letter:
+//! - Service: `get_resource` {v1, Service, name, namespace, disable_cache: false}
+//! - StorageClasses: one `list_resources_all` {storage.k8s.io/v1, StorageClass}
+//! - StatefulSets on Service DELETE: `list_resources_by_namespace` {apps/v1, StatefulSet, namespace}
+//!
+//! [`ClusterFacts::gather`] decides which look-ups an evaluation needs: at most one
+//! of each kind, none when the checks that need it are off or have nothing to check.
+
+use kubewarden_policy_sdk::host_capabilities::kubernetes::{
+    GetResourceRequest, ListAllResourcesRequest, ListResourcesByNamespaceRequest,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use crate::checks::{is_dns1123_label, Action, CheckId};
+use crate::settings::Settings;
+use crate::statefulset::{self, StatefulSet};
+
+/// Why a look-up gave no answer. Not-found is not an error: it is `Ok(None)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupError(pub String);
+
+pub trait Cluster {
+    /// The Service `name` in `namespace`, `None` when it does not exist.
+    fn service(&mut self, namespace: &str, name: &str) -> Result<Option<Service>, LookupError>;
+    /// Every StorageClass of the cluster.
+    fn storage_classes(&mut self) -> Result<Vec<StorageClass>, LookupError>;
+    /// Every StatefulSet of `namespace`.
+    fn stateful_sets(&mut self, namespace: &str) -> Result<Vec<StatefulSet>, LookupError>;
+}
+
+/// The part of a Service the checks read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Service {
+    pub spec: ServiceSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceSpec {
+    #[serde(rename = "clusterIP")]
+    pub cluster_ip: Option<String>,
+    pub selector: Option<BTreeMap<String, String>>,
+}
+
+/// The part of a StorageClass the checks read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StorageClass {
+    pub metadata: StorageClassMeta,
+    pub allow_volume_expansion: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StorageClassMeta {
+    pub name: String,
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub creation_timestamp: Option<String>,
+}
+
+const DEFAULT_CLASS_ANNOTATIONS: [&str; 2] = [
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+];
+
+impl StorageClass {
+    pub fn is_default(&self) -> bool {
+        let annotations = self.metadata.annotations.as_ref();
+        DEFAULT_CLASS_ANNOTATIONS.iter().any(|key| {
+            annotations
+                .and_then(|a| a.get(*key))
+                .is_some_and(|v| v == "true")
+        })
+    }
+}
+
+/// The class a claim without a class gets: the default class, and when several
+/// are marked default, the newest, as the Kubernetes admission plugin picks it.
+pub fn default_storage_class(classes: &[StorageClass]) -> Option<&StorageClass> {
+    classes.iter().filter(|c| c.is_default()).max_by(|a, b| {
+        (a.metadata.creation_timestamp.as_deref(), &b.metadata.name)
+            .cmp(&(b.metadata.creation_timestamp.as_deref(), &a.metadata.name))
+    })
+}
+
+/// The outcome of one look-up.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Fact<T> {
+    /// No check needed it.
+    #[default]
+    NotLookedUp,
+    Found(T),
+    NotFound,
+    Failed(LookupError),
+}
+
+/// What the context-aware checks know about the cluster for one evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterFacts {
+    /// The Service named by `spec.serviceName`, keyed by that name.
+    pub service: Option<(String, Fact<Service>)>,
+    pub storage_classes: Fact<Vec<StorageClass>>,
+}
+
+impl ClusterFacts {
+    /// Looks up what the enabled checks need for `sts`, and nothing else.
+    pub fn gather(
+        sts: &StatefulSet,
+        settings: &Settings,
+        cluster: &mut dyn Cluster,
+    ) -> ClusterFacts {
+        let enabled = |check: CheckId, flag: bool| flag && settings.action(check) != Action::Off;
+        let names = &settings.service_name;
+        let wants_service = enabled(CheckId::ServiceExists, names.must_exist)
+            || enabled(CheckId::ServiceHeadless, names.must_be_headless)
+            || enabled(CheckId::ServiceSelectsPods, names.must_select_pods);
+        let storage = &settings.storage;
+        let wants_classes = !sts.spec.volume_claim_templates.is_empty()
+            && (enabled(
+                CheckId::StorageClassExists,
+                storage.storage_class_must_exist,
+            ) || enabled(
+                CheckId::StorageClassExpandable,
+                storage.require_volume_expansion,
+            ));
+
+        let mut facts = ClusterFacts::default();
+        if let Some(name) = sts.spec.service_name.as_deref() {
+            // A name that is not a DNS-1123 label cannot name a Service; service-name-required says so.
+            if wants_service && is_dns1123_label(name) {
+                let found = match cluster.service(&sts.metadata.namespace, name) {
+                    Ok(Some(service)) => Fact::Found(service),
+                    Ok(None) => Fact::NotFound,
+                    Err(e) => Fact::Failed(e),
+                };
+                facts.service = Some((name.to_string(), found));
+            }
+        }
+        if wants_classes {
+            facts.storage_classes = match cluster.storage_classes() {
+                Ok(classes) => Fact::Found(classes),
+                Err(e) => Fact::Failed(e),
+            };
+        }
+        facts
+    }
+}
+
+/// The cluster as Kubewarden's host capabilities show it.
+pub struct HostCluster;
+
+/// How policy-server words a `get_resource` miss; not-found and a failing API
+/// server differ only in this text.
+const NOT_FOUND_MARKER: &str = "Cannot find ";
+
+impl Cluster for HostCluster {
+    fn service(&mut self, namespace: &str, name: &str) -> Result<Option<Service>, LookupError> {
+        let request = GetResourceRequest {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            name: name.into(),
+            namespace: Some(namespace.into()),
+            disable_cache: false,
+            field_masks: None,
+        };
+        match host_call("get_resource", &request) {
+            Ok(payload) => decode_answer(&payload, "Service").map(Some),
+            Err(message) if message.contains(NOT_FOUND_MARKER) => Ok(None),
+            Err(message) => Err(LookupError(message)),
+        }
+    }
+
+    fn storage_classes(&mut self) -> Result<Vec<StorageClass>, LookupError> {
+        let request = ListAllResourcesRequest {
+            api_version: "storage.k8s.io/v1".into(),
+            kind: "StorageClass".into(),
+            label_selector: None,
+            field_selector: None,
+            field_masks: None,
+        };
+        let payload = host_call("list_resources_all", &request).map_err(LookupError)?;
+        decode_answer::<List<StorageClass>>(&payload, "StorageClassList")
+            .map(|list| list.items.unwrap_or_default())
+    }
+
+    fn stateful_sets(&mut self, namespace: &str) -> Result<Vec<StatefulSet>, LookupError> {
+        let request = ListResourcesByNamespaceRequest {
+            api_version: "apps/v1".into(),
+            kind: "StatefulSet".into(),
+            namespace: namespace.into(),
+            label_selector: None,
+            field_selector: None,
+            field_masks: None,
+        };
+        let payload = host_call("list_resources_by_namespace", &request).map_err(LookupError)?;
+        decode_answer::<List<StatefulSet>>(&payload, "StatefulSetList")
+            .map(|list| list.items.unwrap_or_default())
+    }
+}
+
+/// A Kubernetes list; `items` may be `null` when empty.
+#[derive(Deserialize)]
+struct List<T> {
+    #[serde(default = "Option::default")]
+    items: Option<Vec<T>>,
+}
+
+fn host_call(operation: &str, request: &impl serde::Serialize) -> Result<Vec<u8>, String> {
+    let message = serde_json::to_vec(request)
+        .map_err(|e| format!("cannot encode the {operation} request: {e}"))?;
+    wapc_guest::host_call("kubewarden", "kubernetes", operation, &message)
+        .map_err(|e| e.to_string())
+}
+
+fn decode_answer<T: serde::de::DeserializeOwned>(
+    payload: &[u8],
+    what: &str,
+) -> Result<T, LookupError> {
+    let text = std::str::from_utf8(payload)
+        .map_err(|_| LookupError(format!("the host answered a {what} that is not UTF-8")))?;
+    statefulset::decode(text).map_err(|e| {
+        LookupError(format!(
+            "the host answered a {what} that does not decode: {e}"
+        ))
+    })
+}

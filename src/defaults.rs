@@ -1,0 +1,246 @@
+//! The platform's defaults, applied on CREATE.
+//!
+//! The object is edited as raw JSON (with key order preserved), so that the
+//! mutated object differs from the request only at the defaulted paths: fields
+//! unknown to this policy, key order and list order are untouched.
+//!
+//! The API server fills Kubernetes defaults before webhooks run, so a field that
+//! holds the Kubernetes default may not have been chosen by anyone. It counts
+//! as chosen only when the request shows it: the field is in the
+//! `kubectl.kubernetes.io/last-applied-configuration` annotation, or in a
+//! managedFields entry whose operation is `Apply` (server-side apply). Clients
+//! that leave neither sign (Helm 3, plain `kubectl create`) get the platform
+//! default over an explicit Kubernetes-default value; the opt-out annotation
+//! [`KEEP_DEFAULTS_ANNOTATION`] keeps the object as Kubernetes defaulted it.
+
+use serde_json::{Map, Value};
+
+use crate::settings::{Defaults, PodManagementPolicy, RetentionAction, UpdateStrategyType};
+use crate::statefulset::BETA_STORAGE_CLASS_ANNOTATION;
+
+/// Set to `"true"` on a StatefulSet to receive no platform defaults at all.
+pub const KEEP_DEFAULTS_ANNOTATION: &str =
+    "statefulset-policy.kubewarden.io/keep-kubernetes-defaults";
+
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Whether the object opted out of the platform defaults.
+pub fn opted_out(annotations: &std::collections::BTreeMap<String, String>) -> bool {
+    annotations
+        .get(KEEP_DEFAULTS_ANNOTATION)
+        .is_some_and(|v| v == "true")
+}
+
+/// Applies `defaults` to `object`; returns whether anything changed.
+pub fn apply(object: &mut Value, defaults: &Defaults) -> bool {
+    let choices = Choices::read(object);
+    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let mut changed = false;
+
+    if let Some(policy) = defaults.pod_management_policy {
+        changed |= set_unless_chosen(
+            spec,
+            "podManagementPolicy",
+            policy.as_str(),
+            PodManagementPolicy::OrderedReady.as_str(),
+            &choices,
+            &["spec", "podManagementPolicy"],
+        );
+    }
+    if let Some(partition) = defaults.partition {
+        changed |= default_partition(spec, partition, &choices);
+    }
+    if let Some(class) = &defaults.storage_class_name {
+        changed |= default_storage_class(spec, class);
+    }
+    if let Some(retention) = &defaults.persistent_volume_claim_retention_policy {
+        let key = "persistentVolumeClaimRetentionPolicy";
+        let existing = spec.get_mut(key).filter(|p| !p.is_null());
+        let created = existing.is_none();
+        let mut fresh = Map::new();
+        let policy = match existing {
+            Some(Value::Object(policy)) => Some(policy),
+            Some(_) => None,
+            None => Some(&mut fresh),
+        };
+        if let Some(policy) = policy {
+            for (field, action) in [
+                ("whenDeleted", retention.when_deleted),
+                ("whenScaled", retention.when_scaled),
+            ] {
+                if let Some(action) = action {
+                    changed |= set_unless_chosen(
+                        policy,
+                        field,
+                        action.as_str(),
+                        RetentionAction::Retain.as_str(),
+                        &choices,
+                        &["spec", key, field],
+                    );
+                }
+            }
+        }
+        if created && !fresh.is_empty() {
+            spec.insert(key.to_string(), Value::Object(fresh));
+        }
+    }
+    changed
+}
+
+/// Sets `map[key]` to `value` when it is absent, or holds the Kubernetes
+/// default `kubernetes_default` that nobody chose.
+fn set_unless_chosen(
+    map: &mut Map<String, Value>,
+    key: &str,
+    value: &str,
+    kubernetes_default: &str,
+    choices: &Choices,
+    path: &[&str],
+) -> bool {
+    let replace = match map.get(key) {
+        None | Some(Value::Null) => true,
+        Some(current) => current.as_str() == Some(kubernetes_default) && !choices.chose(path),
+    };
+    if replace && map.get(key).and_then(Value::as_str) != Some(value) {
+        map.insert(key.to_string(), Value::String(value.to_string()));
+        return true;
+    }
+    false
+}
+
+/// The partition only means something for RollingUpdate: under OnDelete nothing is added.
+fn default_partition(spec: &mut Map<String, Value>, partition: i64, choices: &Choices) -> bool {
+    let path = ["spec", "updateStrategy", "rollingUpdate", "partition"];
+    let strategy = spec.get_mut("updateStrategy");
+    let strategy = match strategy {
+        None | Some(Value::Null) => {
+            let mut strategy = Map::new();
+            strategy.insert(
+                "type".into(),
+                UpdateStrategyType::RollingUpdate.as_str().into(),
+            );
+            strategy.insert(
+                "rollingUpdate".into(),
+                Value::Object(Map::from_iter([(
+                    "partition".to_string(),
+                    partition.into(),
+                )])),
+            );
+            spec.insert("updateStrategy".into(), Value::Object(strategy));
+            return true;
+        }
+        Some(Value::Object(strategy)) => strategy,
+        Some(_) => return false,
+    };
+    let kind = strategy
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or(UpdateStrategyType::RollingUpdate.as_str());
+    if kind != UpdateStrategyType::RollingUpdate.as_str() {
+        return false;
+    }
+    match strategy.get_mut("rollingUpdate") {
+        None | Some(Value::Null) => {
+            let rolling = Map::from_iter([("partition".to_string(), partition.into())]);
+            strategy.insert("rollingUpdate".into(), Value::Object(rolling));
+            true
+        }
+        Some(Value::Object(rolling)) => {
+            let replace = match rolling.get("partition") {
+                None | Some(Value::Null) => true,
+                Some(current) => current.as_i64() == Some(0) && !choices.chose(&path),
+            };
+            if replace && rolling.get("partition").and_then(Value::as_i64) != Some(partition) {
+                rolling.insert("partition".into(), partition.into());
+                return true;
+            }
+            false
+        }
+        Some(_) => false,
+    }
+}
+
+/// Claims that name no class (neither the field nor the beta annotation) get `class`.
+fn default_storage_class(spec: &mut Map<String, Value>, class: &str) -> bool {
+    let Some(claims) = spec
+        .get_mut("volumeClaimTemplates")
+        .and_then(Value::as_array_mut)
+    else {
+        return false;
+    };
+    let mut changed = false;
+    for claim in claims.iter_mut().filter_map(Value::as_object_mut) {
+        let annotated = claim
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get(BETA_STORAGE_CLASS_ANNOTATION))
+            .is_some_and(|v| !v.is_null());
+        if annotated {
+            continue;
+        }
+        let claim_spec = claim
+            .entry("spec")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if claim_spec.is_null() {
+            *claim_spec = Value::Object(Map::new());
+        }
+        if let Some(claim_spec) = claim_spec.as_object_mut() {
+            if claim_spec
+                .get("storageClassName")
+                .is_none_or(Value::is_null)
+            {
+                claim_spec.insert("storageClassName".into(), class.into());
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
+/// The signs that the user chose a field's value.
+struct Choices {
+    last_applied: Option<Value>,
+    applied_fields: Vec<Value>,
+}
+
+impl Choices {
+    fn read(object: &Value) -> Choices {
+        let metadata = object.get("metadata");
+        let last_applied = metadata
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get(LAST_APPLIED_ANNOTATION))
+            .and_then(Value::as_str)
+            .and_then(|text| serde_json::from_str(text).ok());
+        let applied_fields = metadata
+            .and_then(|m| m.get("managedFields"))
+            .and_then(Value::as_array)
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e.get("operation").and_then(Value::as_str) == Some("Apply"))
+                    .filter_map(|e| e.get("fieldsV1").cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Choices {
+            last_applied,
+            applied_fields,
+        }
+    }
+
+    fn chose(&self, path: &[&str]) -> bool {
+        let in_last_applied = self.last_applied.as_ref().is_some_and(|root| {
+            path.iter()
+                .try_fold(root, |node, key| node.get(*key))
+                .is_some_and(|v| !v.is_null())
+        });
+        in_last_applied
+            || self.applied_fields.iter().any(|fields| {
+                path.iter()
+                    .try_fold(fields, |node, key| node.get(format!("f:{key}")))
+                    .is_some()
+            })
+    }
+}

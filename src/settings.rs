@@ -1,0 +1,305 @@
+//! The policy's settings: the one home of every key, its default and the
+//! rules that refuse a configuration before it can reach a cluster.
+//!
+//! Unknown keys are refused at every level: a typo must never silently
+//! disable a check.
+
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+
+use crate::checks::{quoted_list, Action, CheckId};
+use crate::quantity::Quantity;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Settings {
+    pub service_name: ServiceNameSettings,
+    pub storage: StorageSettings,
+    pub rollout: RolloutSettings,
+    pub defaults: Defaults,
+    /// Check id -> action; unlisted checks keep their default action.
+    pub enforcement: BTreeMap<CheckId, Action>,
+    /// What a failed cluster look-up does (not-found is not a failure).
+    pub lookup_failure: LookupFailure,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ServiceNameSettings {
+    pub required: bool,
+    pub must_exist: bool,
+    pub must_be_headless: bool,
+    pub must_select_pods: bool,
+}
+
+impl Default for ServiceNameSettings {
+    fn default() -> Self {
+        ServiceNameSettings {
+            required: true,
+            must_exist: true,
+            must_be_headless: true,
+            must_select_pods: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct StorageSettings {
+    pub allowed_storage_classes: Vec<String>,
+    pub denied_storage_classes: Vec<String>,
+    pub require_storage_class: bool,
+    pub storage_class_must_exist: bool,
+    pub require_volume_expansion: bool,
+    pub allowed_access_modes: Vec<AccessMode>,
+    #[serde(deserialize_with = "optional_quantity")]
+    pub min_size: Option<Quantity>,
+    #[serde(deserialize_with = "optional_quantity")]
+    pub max_size: Option<Quantity>,
+    pub allowed_volume_modes: Vec<VolumeMode>,
+    pub require_retain_policy: bool,
+}
+
+/// `"*"` in `allowedStorageClasses`: every class is allowed.
+pub const ANY_STORAGE_CLASS: &str = "*";
+
+impl StorageSettings {
+    /// Whether a claim's class is acceptable to the allow and deny lists.
+    /// `None` (the cluster default) is acceptable only to `"*"` or to a deny list,
+    /// since the policy cannot know the default's name without a look-up.
+    pub fn class_acceptable(&self, class: Option<&str>) -> bool {
+        if !self.allowed_storage_classes.is_empty() {
+            let any = self
+                .allowed_storage_classes
+                .iter()
+                .any(|c| c == ANY_STORAGE_CLASS);
+            return any
+                || class.is_some_and(|c| self.allowed_storage_classes.iter().any(|a| a == c));
+        }
+        class.is_none_or(|c| !self.denied_storage_classes.iter().any(|d| d == c))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RolloutSettings {
+    pub allowed_pod_management_policies: Vec<PodManagementPolicy>,
+    pub allowed_update_strategies: Vec<UpdateStrategyType>,
+}
+
+/// Values the policy sets on CREATE (see `defaults`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Defaults {
+    pub pod_management_policy: Option<PodManagementPolicy>,
+    pub partition: Option<i64>,
+    pub storage_class_name: Option<String>,
+    pub persistent_volume_claim_retention_policy: Option<RetentionPolicyDefaults>,
+}
+
+impl Defaults {
+    pub fn any(&self) -> bool {
+        self.pod_management_policy.is_some()
+            || self.partition.is_some()
+            || self.storage_class_name.is_some()
+            || self.persistent_volume_claim_retention_policy.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RetentionPolicyDefaults {
+    pub when_deleted: Option<RetentionAction>,
+    pub when_scaled: Option<RetentionAction>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LookupFailure {
+    #[default]
+    Deny,
+    Warn,
+}
+
+/// Declares a Kubernetes enum whose settings spelling is its variant name.
+macro_rules! kubernetes_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+        pub enum $name { $($variant,)+ }
+
+        impl $name {
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => stringify!($variant),)+ }
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+    };
+}
+
+kubernetes_enum!(AccessMode {
+    ReadWriteOnce,
+    ReadOnlyMany,
+    ReadWriteMany,
+    ReadWriteOncePod
+});
+kubernetes_enum!(VolumeMode { Filesystem, Block });
+kubernetes_enum!(PodManagementPolicy {
+    OrderedReady,
+    Parallel
+});
+kubernetes_enum!(UpdateStrategyType {
+    RollingUpdate,
+    OnDelete
+});
+kubernetes_enum!(RetentionAction { Retain, Delete });
+
+/// Whether `value` is listed, or the list is empty (no restriction).
+pub fn permitted<T: AsRef<str>>(list: &[T], value: &str) -> bool {
+    list.is_empty() || list.iter().any(|item| item.as_ref() == value)
+}
+
+fn optional_quantity<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Quantity>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        String(String),
+        Number(serde_json::Number),
+    }
+    let text = match Option::<Text>::deserialize(deserializer)? {
+        None => return Ok(None),
+        Some(Text::String(s)) => s,
+        Some(Text::Number(n)) => n.to_string(),
+    };
+    Quantity::parse(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+impl Settings {
+    /// Reads settings from their JSON form, naming the offending key on error.
+    pub fn from_json(json: &[u8]) -> Result<Settings, String> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let parsed: Option<Settings> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                format!("settings: {}", e.inner())
+            } else {
+                format!("settings.{path}: {}", e.inner())
+            }
+        })?;
+        de.end().map_err(|e| format!("settings: {e}"))?;
+        Ok(parsed.unwrap_or_default())
+    }
+
+    /// The action of a check: `enforcement`, else its default.
+    pub fn action(&self, check: CheckId) -> Action {
+        self.enforcement
+            .get(&check)
+            .copied()
+            .unwrap_or(check.default_action())
+    }
+
+    fn enabled(&self, check: CheckId) -> bool {
+        self.action(check) != Action::Off
+    }
+
+    /// Refuses combinations that cannot be meant; every message names its key.
+    pub fn validate(&self) -> Result<(), String> {
+        let storage = &self.storage;
+        if !storage.allowed_storage_classes.is_empty() && !storage.denied_storage_classes.is_empty()
+        {
+            return Err("storage.allowedStorageClasses and storage.deniedStorageClasses are mutually exclusive: set one of them".into());
+        }
+        if storage
+            .denied_storage_classes
+            .iter()
+            .any(|c| c == ANY_STORAGE_CLASS)
+        {
+            return Err("storage.deniedStorageClasses: \"*\" is only meaningful in storage.allowedStorageClasses; to demand a named class use storage.requireStorageClass".into());
+        }
+        if let (Some(min), Some(max)) = (&storage.min_size, &storage.max_size) {
+            if min > max {
+                return Err(format!(
+                    "storage.minSize ({min}) is larger than storage.maxSize ({max})"
+                ));
+            }
+        }
+        self.validate_defaults()
+    }
+
+    /// A default that the configured checks would refuse is a contradiction.
+    fn validate_defaults(&self) -> Result<(), String> {
+        let defaults = &self.defaults;
+        if let Some(class) = &defaults.storage_class_name {
+            if self.enabled(CheckId::StorageClassAllowed)
+                && !self.storage.class_acceptable(Some(class))
+            {
+                let list = if self.storage.allowed_storage_classes.is_empty() {
+                    format!(
+                        "is denied by storage.deniedStorageClasses ({})",
+                        quoted_list(&self.storage.denied_storage_classes)
+                    )
+                } else {
+                    format!(
+                        "is not in storage.allowedStorageClasses ({})",
+                        quoted_list(&self.storage.allowed_storage_classes)
+                    )
+                };
+                return Err(format!(
+                    "defaults.storageClassName {} {list}",
+                    crate::checks::quote(class)
+                ));
+            }
+        }
+        if let Some(policy) = defaults.pod_management_policy {
+            let allowed = &self.rollout.allowed_pod_management_policies;
+            if self.enabled(CheckId::PodManagementPolicyAllowed)
+                && !permitted(allowed, policy.as_str())
+            {
+                return Err(format!(
+                    "defaults.podManagementPolicy {} is not in rollout.allowedPodManagementPolicies ({})",
+                    policy.as_str(),
+                    quoted_list(allowed)
+                ));
+            }
+        }
+        if let Some(partition) = defaults.partition {
+            if !(0..=i64::from(i32::MAX)).contains(&partition) {
+                return Err(format!(
+                    "defaults.partition must be an integer from 0 to {}, got {partition}",
+                    i32::MAX
+                ));
+            }
+            let strategies = &self.rollout.allowed_update_strategies;
+            if self.enabled(CheckId::UpdateStrategyAllowed)
+                && !permitted(strategies, UpdateStrategyType::RollingUpdate.as_str())
+            {
+                return Err("defaults.partition only applies to updateStrategy RollingUpdate, which rollout.allowedUpdateStrategies does not allow".into());
+            }
+        }
+        if let Some(retention) = &defaults.persistent_volume_claim_retention_policy {
+            let deletes = [
+                ("whenDeleted", retention.when_deleted),
+                ("whenScaled", retention.when_scaled),
+            ]
+            .into_iter()
+            .find(|(_, action)| *action == Some(RetentionAction::Delete));
+            if let Some((key, _)) = deletes {
+                if self.storage.require_retain_policy && self.enabled(CheckId::PvcRetention) {
+                    return Err(format!(
+                        "defaults.persistentVolumeClaimRetentionPolicy.{key} is Delete, which storage.requireRetainPolicy refuses"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
