@@ -18,6 +18,7 @@ pub struct Settings {
     pub rollout: RolloutSettings,
     pub defaults: Defaults,
     /// Check id -> action; unlisted checks keep their default action.
+    #[serde(deserialize_with = "enforcement")]
     pub enforcement: BTreeMap<CheckId, Action>,
     /// What a failed cluster look-up does (not-found is not a failure).
     pub lookup_failure: LookupFailure,
@@ -181,6 +182,26 @@ fn optional_quantity<'de, D: Deserializer<'de>>(
     Quantity::parse(&text)
         .map(Some)
         .map_err(serde::de::Error::custom)
+}
+
+/// Reads `enforcement` with its keys as strings first, so that an error in an
+/// action names its check (`enforcement.storage-size`), not `enforcement.?`.
+fn enforcement<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<CheckId, Action>, D::Error> {
+    BTreeMap::<String, Action>::deserialize(deserializer)?
+        .into_iter()
+        .map(
+            |(id, action)| match CheckId::ALL.iter().find(|c| c.as_str() == id) {
+                Some(check) => Ok((*check, action)),
+                None => Err(serde::de::Error::custom(format!(
+                    "unknown check id {}, expected one of {}",
+                    crate::checks::quote(&id),
+                    quoted_list(&CheckId::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>())
+                ))),
+            },
+        )
+        .collect()
 }
 
 impl Settings {

@@ -6,8 +6,11 @@
 //! JSON, untouched. Absent and `null` fields both read as `None`, as in the
 //! Kubernetes API.
 
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 /// The beta annotation that, on a claim, wins over `spec.storageClassName`.
 pub const BETA_STORAGE_CLASS_ANNOTATION: &str = "volume.beta.kubernetes.io/storage-class";
@@ -15,9 +18,9 @@ pub const BETA_STORAGE_CLASS_ANNOTATION: &str = "volume.beta.kubernetes.io/stora
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct StatefulSet {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object")]
     pub spec: StatefulSetSpec,
 }
 
@@ -41,11 +44,13 @@ pub struct StatefulSetSpec {
     pub service_name: Option<String>,
     pub replicas: Option<i32>,
     pub pod_management_policy: Option<String>,
+    #[serde(deserialize_with = "optional_object")]
     pub update_strategy: Option<UpdateStrategy>,
+    #[serde(deserialize_with = "optional_object")]
     pub persistent_volume_claim_retention_policy: Option<RetentionPolicy>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object")]
     pub template: PodTemplate,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "objects")]
     pub volume_claim_templates: Vec<ClaimTemplate>,
 }
 
@@ -54,6 +59,7 @@ pub struct StatefulSetSpec {
 pub struct UpdateStrategy {
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    #[serde(deserialize_with = "optional_object")]
     pub rolling_update: Option<RollingUpdate>,
 }
 
@@ -73,7 +79,7 @@ pub struct RetentionPolicy {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct PodTemplate {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object")]
     pub metadata: TemplateMeta,
 }
 
@@ -87,9 +93,9 @@ pub struct TemplateMeta {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ClaimTemplate {
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object")]
     pub metadata: ClaimMeta,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object")]
     pub spec: ClaimSpec,
 }
 
@@ -108,7 +114,7 @@ pub struct ClaimSpec {
     #[serde(deserialize_with = "null_as_default")]
     pub access_modes: Vec<String>,
     pub volume_mode: Option<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "object")]
     pub resources: ClaimResources,
 }
 
@@ -147,6 +153,66 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A JSON object, or `null` for none. Derived struct decoders would also read
+/// a JSON array, positionally: a field of the wrong type must be refused, not misread.
+struct ObjectVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+    }
+}
+
+fn optional_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    deserializer.deserialize_any(ObjectVisitor(PhantomData))
+}
+
+/// An object field whose absence or `null` reads as its empty value.
+fn object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(optional_object(deserializer)?.unwrap_or_default())
+}
+
+/// A whole object (the top level, a list item): `null` is refused too.
+struct Whole<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Whole<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        optional_object(deserializer)?.map(Whole).ok_or_else(|| {
+            serde::de::Error::invalid_type(serde::de::Unexpected::Unit, &"an object")
+        })
+    }
+}
+
+/// A list of objects, `null` read as empty.
+fn objects<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let items: Option<Vec<Whole<T>>> = Option::deserialize(deserializer)?;
+    Ok(items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|Whole(item)| item)
+        .collect())
 }
 
 impl ClaimTemplate {
@@ -223,18 +289,22 @@ impl std::fmt::Display for DecodeError {
 /// Decodes the fields the checks read from a JSON text, naming the field on error.
 pub fn decode<'de, T: Deserialize<'de>>(json: &'de str) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| DecodeError {
-        field: e.path().to_string(),
-        reason: e.inner().to_string(),
-    })
+    serde_path_to_error::deserialize(&mut de)
+        .map(|Whole(object)| object)
+        .map_err(|e| DecodeError {
+            field: e.path().to_string(),
+            reason: e.inner().to_string(),
+        })
 }
 
 /// Same, from an already parsed value (the mutated object).
 pub fn decode_value<'de, T: Deserialize<'de>>(
     value: &'de serde_json::Value,
 ) -> Result<T, DecodeError> {
-    serde_path_to_error::deserialize(value).map_err(|e| DecodeError {
-        field: e.path().to_string(),
-        reason: e.inner().to_string(),
-    })
+    serde_path_to_error::deserialize(value)
+        .map(|Whole(object)| object)
+        .map_err(|e| DecodeError {
+            field: e.path().to_string(),
+            reason: e.inner().to_string(),
+        })
 }

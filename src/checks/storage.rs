@@ -249,11 +249,15 @@ pub fn volume_mode_allowed(claims: &[ClaimTemplate], allowed: &[VolumeMode]) -> 
         .collect()
 }
 
-/// `pvc-retention`: the set's claims outlive deletion and scale-down.
+/// `pvc-retention`: the set's claims outlive deletion and scale-down. Without
+/// claims the policy governs nothing, so it passes like every rule here.
 pub fn pvc_retention(spec: &StatefulSetSpec) -> Vec<Violation> {
     let Some(policy) = &spec.persistent_volume_claim_retention_policy else {
         return Vec::new();
     };
+    if spec.volume_claim_templates.is_empty() {
+        return Vec::new();
+    }
     [
         ("whenDeleted", &policy.when_deleted),
         ("whenScaled", &policy.when_scaled),

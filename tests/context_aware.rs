@@ -1,0 +1,662 @@
+//! The context-aware checks through `FakeCluster`: what the cluster answers,
+//! how a failed look-up is treated, and which look-ups are made.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn service_cluster(spec: Value) -> FakeCluster {
+    FakeCluster::empty().with_service(NS, NAME, json!({ "spec": spec }))
+}
+
+// ---------------------------------------------------------------------------
+// The governing Service
+
+#[test]
+fn a_headless_service_selecting_the_pods_is_accepted() {
+    let mut fake = FakeCluster::healthy();
+    accepted_cleanly(&create(sts()).run(&mut fake));
+    assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
+    // A selector that is a subset of the pod labels selects them.
+    let labels = json!({"app": "web", "tier": "db", "version": "7"});
+    let mut fake =
+        service_cluster(json!({"clusterIP": "None", "selector": {"tier": "db", "app": "web"}}));
+    accepted_cleanly(&create(with(sts(), "/spec/template/metadata/labels", labels)).run(&mut fake));
+}
+
+#[test]
+fn the_service_is_looked_up_in_the_namespace_of_the_request() {
+    // A StatefulSet without metadata.namespace (as kubectl sends it for the default namespace).
+    let mut object = sts();
+    object["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("namespace");
+    let mut req = create(object);
+    req.request["namespace"] = json!("team-a");
+    let mut fake = FakeCluster::healthy();
+    let message = denied(&req.run(&mut fake));
+    assert_eq!(fake.calls, vec![Call::service("team-a", NAME)]);
+    assert_mentions(
+        &message,
+        &["StatefulSet team-a/web", "namespace \"team-a\""],
+    );
+}
+
+#[test]
+fn a_missing_service_is_denied() {
+    let mut fake = FakeCluster::empty();
+    let message = denied(&create(sts()).run(&mut fake));
+    assert_eq!(check_ids(&message), vec!["service-exists"]);
+    assert_mentions(
+        &message,
+        &[
+            "spec.serviceName is \"web\"",
+            "no Service of that name exists in namespace \"db\"",
+        ],
+    );
+    // A Service of that name in another namespace does not count.
+    let mut fake = FakeCluster::empty().with_service(
+        "other",
+        NAME,
+        json!({"spec": {"clusterIP": "None", "selector": {"app": "web"}}}),
+    );
+    assert_eq!(
+        check_ids(&denied(&create(sts()).run(&mut fake))),
+        vec!["service-exists"]
+    );
+    // mustExist off: a missing Service is not a violation (the other checks have nothing to judge).
+    let mut fake = FakeCluster::empty();
+    accepted_cleanly(
+        &create(sts())
+            .settings(json!({"serviceName": {"mustExist": false}}))
+            .run(&mut fake),
+    );
+    assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
+}
+
+#[test]
+fn a_service_that_is_not_headless_is_denied() {
+    let message = denied(&create(sts()).run(&mut service_cluster(
+        json!({"clusterIP": "10.0.0.7", "selector": {"app": "web"}}),
+    )));
+    assert_eq!(check_ids(&message), vec!["service-headless"]);
+    assert_mentions(&message, &["that Service has clusterIP \"10.0.0.7\""]);
+    // No clusterIP at all gets one allocated: not headless either.
+    let message =
+        denied(&create(sts()).run(&mut service_cluster(json!({"selector": {"app": "web"}}))));
+    assert_eq!(check_ids(&message), vec!["service-headless"]);
+    assert_mentions(&message, &["no clusterIP"]);
+    // "none" is not "None".
+    let message = denied(&create(sts()).run(&mut service_cluster(
+        json!({"clusterIP": "none", "selector": {"app": "web"}}),
+    )));
+    assert_eq!(check_ids(&message), vec!["service-headless"]);
+}
+
+#[test]
+fn a_service_that_does_not_select_the_pods_is_denied() {
+    // A missing label and a label with another value.
+    let mut fake = service_cluster(
+        json!({"clusterIP": "None", "selector": {"app": "web", "tier": "db", "zone": "b"}}),
+    );
+    let labels = json!({"app": "web", "zone": "a"});
+    let message =
+        denied(&create(with(sts(), "/spec/template/metadata/labels", labels)).run(&mut fake));
+    assert_eq!(check_ids(&message), vec!["service-selects-pods"]);
+    assert_mentions(
+        &message,
+        &["that Service selects tier=db,zone=b but spec.template.metadata.labels lack it"],
+    );
+    assert!(!message.contains("app=web"), "{message}");
+    // Pods without labels are selected by nothing.
+    let mut fake = FakeCluster::healthy();
+    let message =
+        denied(&create(with(sts(), "/spec/template/metadata/labels", Value::Null)).run(&mut fake));
+    assert_mentions(&message, &["[service-selects-pods]", "app=web"]);
+}
+
+#[test]
+fn a_service_without_a_selector_selects_no_pods() {
+    for spec in [
+        json!({"clusterIP": "None", "selector": {}}),
+        json!({"clusterIP": "None"}),
+    ] {
+        let message = denied(&create(sts()).run(&mut service_cluster(spec.clone())));
+        assert_eq!(check_ids(&message), vec!["service-selects-pods"], "{spec}");
+        assert_mentions(&message, &["has no selector"]);
+    }
+}
+
+#[test]
+fn a_service_both_not_headless_and_not_selecting_reports_both() {
+    let message =
+        denied(&create(sts()).run(&mut service_cluster(json!({"clusterIP": "10.0.0.7"}))));
+    assert_eq!(
+        check_ids(&message),
+        vec!["service-headless", "service-selects-pods"]
+    );
+    assert!(message.contains("violates 2 rules"), "{message}");
+}
+
+// ---------------------------------------------------------------------------
+// Storage classes
+
+fn exists_and_expandable() -> Value {
+    json!({"storage": {"storageClassMustExist": true, "requireVolumeExpansion": true}})
+}
+
+#[test]
+fn a_claim_without_class_resolves_to_the_default_class() {
+    let data = || sts_with_claims(vec![claim("data", None, "1Gi")]);
+    // healthy(): "standard" is the default and expandable.
+    let mut fake = FakeCluster::healthy();
+    accepted_cleanly(
+        &create(data())
+            .settings(exists_and_expandable())
+            .run(&mut fake),
+    );
+    assert_eq!(
+        fake.calls,
+        vec![Call::service(NS, NAME), Call::StorageClasses]
+    );
+
+    // A default that does not expand is named.
+    let mut fake = FakeCluster::healthy();
+    fake.storage_classes.clear();
+    let mut fake =
+        fake.with_class("fast", false, Some(true))
+            .with_class("standard", true, Some(false));
+    let message = denied(
+        &create(data())
+            .settings(exists_and_expandable())
+            .run(&mut fake),
+    );
+    assert_eq!(check_ids(&message), vec!["storage-class-expandable"]);
+    assert_mentions(
+        &message,
+        &[
+            "spec.volumeClaimTemplates[0] (data).spec.storageClassName is absent",
+            "StorageClass \"standard\"",
+        ],
+    );
+
+    // The beta default annotation counts too.
+    let mut fake = FakeCluster::healthy();
+    fake.storage_classes.clear();
+    let mut fake = fake.with_storage_class(json!({
+        "metadata": {"name": "legacy", "annotations": {"storageclass.beta.kubernetes.io/is-default-class": "true"}},
+        "allowVolumeExpansion": true
+    }));
+    accepted_cleanly(
+        &create(data())
+            .settings(exists_and_expandable())
+            .run(&mut fake),
+    );
+}
+
+#[test]
+fn without_a_default_class_a_claim_without_class_does_not_bind() {
+    let data = || sts_with_claims(vec![claim("data", None, "1Gi")]);
+    // "false" does not make a class the default.
+    let mut fake = FakeCluster::healthy();
+    fake.storage_classes.clear();
+    let mut fake = fake.with_storage_class(json!({
+        "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "false"}},
+        "allowVolumeExpansion": true
+    }));
+    let message = denied(
+        &create(data())
+            .settings(exists_and_expandable())
+            .run(&mut fake),
+    );
+    // Only the existence is reported; expansion of nothing is moot.
+    assert_eq!(check_ids(&message), vec!["storage-class-exists"]);
+    assert_mentions(
+        &message,
+        &[
+            "spec.volumeClaimTemplates[0] (data).spec.storageClassName is absent",
+            "no default StorageClass",
+        ],
+    );
+    // With only the expansion rule, the claim is reported by that rule.
+    let message = denied(
+        &create(data())
+            .settings(json!({"storage": {"requireVolumeExpansion": true}}))
+            .run(&mut fake),
+    );
+    assert_eq!(check_ids(&message), vec!["storage-class-expandable"]);
+    assert_mentions(&message, &["no StorageClass resolves"]);
+}
+
+#[test]
+fn of_several_default_classes_the_newest_wins() {
+    let class = |name: &str, created: &str, expandable: bool| {
+        json!({
+            "metadata": {
+                "name": name,
+                "creationTimestamp": created,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}
+            },
+            "allowVolumeExpansion": expandable
+        })
+    };
+    let data = || sts_with_claims(vec![claim("data", None, "1Gi")]);
+    let settings = json!({"storage": {"requireVolumeExpansion": true}});
+    let mut fake = FakeCluster::healthy();
+    fake.storage_classes.clear();
+    let mut fake = fake
+        .with_storage_class(class("old", "2023-01-01T00:00:00Z", false))
+        .with_storage_class(class("new", "2024-06-01T00:00:00Z", true));
+    accepted_cleanly(&create(data()).settings(settings.clone()).run(&mut fake));
+    let mut fake = FakeCluster::healthy();
+    fake.storage_classes.clear();
+    let mut fake = fake
+        .with_storage_class(class("new", "2024-06-01T00:00:00Z", false))
+        .with_storage_class(class("old", "2023-01-01T00:00:00Z", true));
+    let message = denied(&create(data()).settings(settings).run(&mut fake));
+    assert_mentions(&message, &["StorageClass \"new\""]);
+}
+
+#[test]
+fn a_class_that_does_not_allow_expansion_is_denied() {
+    let settings = json!({"storage": {"requireVolumeExpansion": true}});
+    let claims = vec![
+        claim("data", Some("fast"), "1Gi"),
+        claim("wal", Some("slow"), "1Gi"),
+        claim("logs", Some("frozen"), "1Gi"),
+    ];
+    let mut fake = FakeCluster::healthy().with_class("frozen", false, Some(false));
+    let message = denied(
+        &create(sts_with_claims(claims))
+            .settings(settings)
+            .run(&mut fake),
+    );
+    assert_eq!(
+        check_ids(&message),
+        vec!["storage-class-expandable", "storage-class-expandable"]
+    );
+    assert_mentions(
+        &message,
+        &[
+            // allowVolumeExpansion absent
+            "spec.volumeClaimTemplates[1] (wal).spec.storageClassName is \"slow\": StorageClass \"slow\" does not set allowVolumeExpansion: true",
+            // allowVolumeExpansion: false
+            "spec.volumeClaimTemplates[2] (logs).spec.storageClassName is \"frozen\"",
+        ],
+    );
+    assert!(!message.contains("(data)"), "{message}");
+}
+
+#[test]
+fn the_empty_class_needs_no_storage_class_object() {
+    let empty = || sts_with_claims(vec![claim("static", Some(""), "1Gi")]);
+    // It binds pre-provisioned volumes: nothing has to exist...
+    accepted_cleanly(
+        &create(empty())
+            .settings(json!({"storage": {"storageClassMustExist": true}}))
+            .run(&mut FakeCluster::healthy()),
+    );
+    // ...but such volumes cannot be expanded.
+    let message = denied(
+        &create(empty())
+            .settings(json!({"storage": {"requireVolumeExpansion": true}}))
+            .run(&mut FakeCluster::healthy()),
+    );
+    assert_eq!(check_ids(&message), vec!["storage-class-expandable"]);
+    assert_mentions(&message, &["is \"\"", "pre-provisioned"]);
+}
+
+// ---------------------------------------------------------------------------
+// Failed look-ups
+
+#[test]
+fn a_failed_service_look_up_follows_lookup_failure() {
+    let error = "Host error: the server is currently unable to handle the request";
+    let run = |settings: Value| {
+        let mut fake = FakeCluster::healthy().failing_services(error);
+        let response = create(sts()).settings(settings).run(&mut fake);
+        assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
+        response
+    };
+    // Default: deny, naming the error and how to grant access.
+    let message = denied(&run(json!({})));
+    assert_eq!(check_ids(&message), vec!["service-exists"]);
+    assert_mentions(
+        &message,
+        &[error, "contextAwareResources", "Service db/web"],
+    );
+    let message = denied(&run(json!({"lookupFailure": "deny"})));
+    assert_eq!(check_ids(&message), vec!["service-exists"]);
+    // warn: accepted with the same text as a warning.
+    let warnings = accepted(&run(json!({"lookupFailure": "warn"})));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_mentions(&warnings[0], &["[service-exists]", error]);
+    // The failure is reported under the first check that needed the look-up.
+    let message = denied(&run(json!({"serviceName": {"mustExist": false}})));
+    assert_eq!(check_ids(&message), vec!["service-headless"]);
+    let message = denied(&run(
+        json!({"enforcement": {"service-exists": "off", "service-headless": "off"}}),
+    ));
+    assert_eq!(check_ids(&message), vec!["service-selects-pods"]);
+    // Never more strictly than the check: a warn check stays a warning.
+    let warnings = accepted(&run(json!({"enforcement": {"service-exists": "warn"}})));
+    assert_eq!(check_ids(&warnings.join("\n")), vec!["service-exists"]);
+}
+
+#[test]
+fn a_failed_storage_class_look_up_follows_lookup_failure() {
+    let error = "Host error: Policy has not been granted access to Kubernetes storage.k8s.io/v1/StorageClass resources";
+    let claims = || {
+        sts_with_claims(vec![
+            claim("data", Some("fast"), "1Gi"),
+            claim("wal", None, "1Gi"),
+        ])
+    };
+    let run = |settings: Value| {
+        let mut fake = FakeCluster::healthy().failing_storage_classes(error);
+        let response = create(claims()).settings(settings).run(&mut fake);
+        assert_eq!(
+            fake.calls,
+            vec![Call::service(NS, NAME), Call::StorageClasses]
+        );
+        response
+    };
+    // One violation for the look-up, not one per claim.
+    let message = denied(&run(exists_and_expandable()));
+    assert_eq!(check_ids(&message), vec!["storage-class-exists"]);
+    assert_mentions(
+        &message,
+        &[
+            error,
+            "spec.volumeClaimTemplates is unverified",
+            "storageclasses",
+        ],
+    );
+    let message = denied(&run(json!({"storage": {"requireVolumeExpansion": true}})));
+    assert_eq!(check_ids(&message), vec!["storage-class-expandable"]);
+    let mut settings = exists_and_expandable();
+    settings["lookupFailure"] = json!("warn");
+    let warnings = accepted(&run(settings));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_mentions(&warnings[0], &["[storage-class-exists]", error]);
+    // Other checks still deny while the look-up only warns.
+    let mut settings = exists_and_expandable();
+    settings["lookupFailure"] = json!("warn");
+    settings["storage"]["requireStorageClass"] = json!(true);
+    let response = run(settings);
+    let message = denied(&response);
+    assert_eq!(check_ids(&message), vec!["storage-class-required"]);
+    assert_eq!(response.warnings.as_ref().map(Vec::len), Some(1));
+}
+
+#[test]
+fn both_look_ups_failing_are_both_reported() {
+    let mut fake = FakeCluster::healthy()
+        .failing_services("Host error: timeout")
+        .failing_storage_classes("Host error: forbidden");
+    let response = create(sts_with_claims(vec![claim("data", Some("fast"), "1Gi")]))
+        .settings(json!({"storage": {"storageClassMustExist": true}, "lookupFailure": "warn"}))
+        .run(&mut fake);
+    let warnings = accepted(&response);
+    assert_eq!(
+        check_ids(&warnings.join("\n")),
+        vec!["service-exists", "storage-class-exists"]
+    );
+    assert_mentions(&warnings.join("\n"), &["timeout", "forbidden"]);
+}
+
+// ---------------------------------------------------------------------------
+// Which look-ups are made
+
+fn storage_lookup_settings() -> Value {
+    json!({"storage": {"storageClassMustExist": true, "requireVolumeExpansion": true}})
+}
+
+#[test]
+fn the_service_is_looked_up_before_the_storage_classes_once_each() {
+    let claims: Vec<Value> = (0..6)
+        .map(|i| {
+            claim(
+                &format!("c{i}"),
+                if i % 2 == 0 { Some("fast") } else { None },
+                "1Gi",
+            )
+        })
+        .collect();
+    let mut fake = FakeCluster::healthy();
+    accepted_cleanly(
+        &create(sts_with_claims(claims.clone()))
+            .settings(storage_lookup_settings())
+            .run(&mut fake),
+    );
+    assert_eq!(
+        fake.calls,
+        vec![Call::service(NS, NAME), Call::StorageClasses]
+    );
+
+    // On UPDATE the old object is judged with the same answers: no second look-up.
+    let mut old = sts_with_claims(claims.clone());
+    set(&mut old, "/spec/replicas", json!(1));
+    let mut new = sts_with_claims(claims);
+    set(&mut new, "/spec/replicas", json!(5));
+    let mut fake = FakeCluster::healthy();
+    accepted_cleanly(
+        &update(new, old)
+            .settings(storage_lookup_settings())
+            .run(&mut fake),
+    );
+    assert_eq!(
+        fake.calls,
+        vec![Call::service(NS, NAME), Call::StorageClasses]
+    );
+
+    // Also when the old object names another Service and other classes.
+    let old = with(
+        sts_with_claims(vec![claim("x", Some("gold"), "1Gi")]),
+        "/spec/serviceName",
+        json!("legacy"),
+    );
+    let mut fake = FakeCluster::healthy();
+    accepted_cleanly(
+        &update(sts_with_claims(vec![claim("x", Some("fast"), "1Gi")]), old)
+            .settings(storage_lookup_settings())
+            .run(&mut fake),
+    );
+    assert_eq!(
+        fake.calls,
+        vec![Call::service(NS, NAME), Call::StorageClasses]
+    );
+}
+
+#[test]
+fn nothing_is_looked_up_when_the_checks_are_off() {
+    let object = || sts_with_claims(vec![claim("data", Some("fast"), "1Gi")]);
+    let cases = [
+        json!({"serviceName": {"mustExist": false, "mustBeHeadless": false, "mustSelectPods": false}}),
+        json!({"enforcement": {"service-exists": "off", "service-headless": "off", "service-selects-pods": "off"}}),
+        json!({"serviceName": {"mustExist": false, "mustBeHeadless": false},
+               "enforcement": {"service-selects-pods": "off"}}),
+    ];
+    for settings in cases {
+        let mut fake = FakeCluster::empty();
+        accepted_cleanly(&create(object()).settings(settings.clone()).run(&mut fake));
+        assert!(fake.calls.is_empty(), "{settings}: {:?}", fake.calls);
+    }
+    // Only one of the three on: the look-up is made.
+    let mut fake = FakeCluster::healthy();
+    let settings = json!({"serviceName": {"mustExist": false, "mustBeHeadless": false}});
+    accepted_cleanly(&create(object()).settings(settings).run(&mut fake));
+    assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
+
+    // Storage: the default settings need no StorageClass; nor do the rules when off.
+    for settings in [
+        json!({}),
+        json!({"storage": {"requireStorageClass": true, "allowedStorageClasses": ["fast"], "maxSize": "1Ti"}}),
+        json!({"storage": {"storageClassMustExist": true, "requireVolumeExpansion": true},
+               "enforcement": {"storage-class-exists": "off", "storage-class-expandable": "off"}}),
+    ] {
+        let mut fake = FakeCluster::healthy();
+        accepted_cleanly(&create(object()).settings(settings.clone()).run(&mut fake));
+        assert_eq!(fake.calls, vec![Call::service(NS, NAME)], "{settings}");
+    }
+    // One rule on is enough to look them up.
+    for settings in [
+        json!({"storage": {"storageClassMustExist": true}}),
+        json!({"storage": {"requireVolumeExpansion": true}, "enforcement": {"storage-class-expandable": "warn"}}),
+    ] {
+        let mut fake = FakeCluster::healthy();
+        accepted_cleanly(&create(object()).settings(settings.clone()).run(&mut fake));
+        assert_eq!(
+            fake.calls,
+            vec![Call::service(NS, NAME), Call::StorageClasses],
+            "{settings}"
+        );
+    }
+}
+
+#[test]
+fn nothing_is_looked_up_without_claims_or_without_a_service_name() {
+    let mut fake = FakeCluster::healthy();
+    accepted_cleanly(
+        &create(sts())
+            .settings(storage_lookup_settings())
+            .run(&mut fake),
+    );
+    assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
+
+    let mut fake = FakeCluster::healthy();
+    let object = with(
+        sts_with_claims(vec![claim("data", Some("fast"), "1Gi")]),
+        "/spec/serviceName",
+        Value::Null,
+    );
+    let message = denied(
+        &create(object)
+            .settings(storage_lookup_settings())
+            .run(&mut fake),
+    );
+    assert_eq!(check_ids(&message), vec!["service-name-required"]);
+    assert_eq!(fake.calls, vec![Call::StorageClasses]);
+}
+
+// ---------------------------------------------------------------------------
+// Service DELETE: service-in-use
+
+fn member(name: &str, replicas: Option<i64>) -> Value {
+    let mut object = with(sts(), "/metadata/name", json!(name));
+    if let Some(replicas) = replicas {
+        set(&mut object, "/spec/replicas", json!(replicas));
+    }
+    object
+}
+
+#[test]
+fn deleting_a_service_in_use_warns_by_default() {
+    let mut fake = FakeCluster::empty()
+        .with_stateful_set(NS, member("web", Some(3)))
+        .with_stateful_set(NS, member("web-b", None))
+        .with_stateful_set(
+            NS,
+            with(
+                member("cache", Some(2)),
+                "/spec/serviceName",
+                json!("cache"),
+            ),
+        )
+        .with_stateful_set("other", member("web-elsewhere", Some(1)));
+    let response = delete_service(NS, NAME).run(&mut fake);
+    assert_eq!(fake.calls, vec![Call::stateful_sets(NS)]);
+    let warnings = accepted(&response);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_mentions(
+        &warnings[0],
+        &[
+            "[service-in-use] StatefulSet db/web spec.serviceName is \"web\"",
+            "3 replica(s)",
+        ],
+    );
+    // Absent replicas default to 1.
+    assert_mentions(
+        &warnings[1],
+        &["StatefulSet db/web-b spec.serviceName", "1 replica(s)"],
+    );
+    assert!(!warnings.join(" ").contains("cache"));
+    assert!(!warnings.join(" ").contains("elsewhere"));
+}
+
+#[test]
+fn deleting_a_service_in_use_can_be_denied() {
+    let mut fake = FakeCluster::empty().with_stateful_set(NS, member("web", Some(3)));
+    let message = denied(
+        &delete_service(NS, NAME)
+            .settings(json!({"enforcement": {"service-in-use": "deny"}}))
+            .run(&mut fake),
+    );
+    assert!(
+        message.starts_with("deleting Service db/web violates 1 rule: (1) [service-in-use]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn terminating_and_scaled_down_sets_do_not_hold_the_service() {
+    let terminating = with(
+        member("old", Some(3)),
+        "/metadata/deletionTimestamp",
+        json!("2024-05-01T10:00:00Z"),
+    );
+    let mut fake = FakeCluster::empty()
+        .with_stateful_set(NS, terminating)
+        .with_stateful_set(NS, member("idle", Some(0)));
+    accepted_cleanly(
+        &delete_service(NS, NAME)
+            .settings(json!({"enforcement": {"service-in-use": "deny"}}))
+            .run(&mut fake),
+    );
+    assert_eq!(fake.calls, vec![Call::stateful_sets(NS)]);
+    // An empty namespace has nothing to hold it either.
+    accepted_cleanly(&delete_service(NS, NAME).run(&mut FakeCluster::empty()));
+}
+
+#[test]
+fn a_failed_stateful_set_look_up_on_service_delete() {
+    let error = "Host error: Policy has not been granted access to Kubernetes apps/v1/StatefulSet resources";
+    let run = |settings: Value| {
+        let mut fake = FakeCluster::empty().failing_stateful_sets(error);
+        delete_service(NS, NAME).settings(settings).run(&mut fake)
+    };
+    // Default (warn): a warning naming the error.
+    let warnings = accepted(&run(json!({})));
+    assert_eq!(warnings.len(), 1);
+    assert_mentions(
+        &warnings[0],
+        &["[service-in-use]", error, "contextAwareResources"],
+    );
+    // The check denying and lookupFailure deny: denied.
+    let message = denied(&run(json!({"enforcement": {"service-in-use": "deny"}})));
+    assert_mentions(&message, &[error]);
+    // The check denying and lookupFailure warn: warned.
+    let warnings = accepted(&run(
+        json!({"enforcement": {"service-in-use": "deny"}, "lookupFailure": "warn"}),
+    ));
+    assert_eq!(check_ids(&warnings.join("\n")), vec!["service-in-use"]);
+}
+
+#[test]
+fn other_service_operations_and_stateful_set_deletes_look_nothing_up() {
+    let mut fake = FakeCluster::empty().with_stateful_set(NS, member("web", Some(3)));
+    let mut req = delete_service(NS, NAME);
+    req.request["operation"] = json!("UPDATE");
+    req.request["object"] = req.request["oldObject"].clone();
+    let warnings = accepted(&req.run(&mut fake));
+    // Not a StatefulSet: accepted with a note that the policy got something else.
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_mentions(&warnings[0], &["Service"]);
+    let mut req = create(sts());
+    req.request["operation"] = json!("DELETE");
+    req.request["oldObject"] = req.request["object"].take();
+    accepted_cleanly(&req.run(&mut fake));
+    assert!(fake.calls.is_empty(), "{:?}", fake.calls);
+}
