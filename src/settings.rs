@@ -9,13 +9,18 @@ use std::collections::BTreeMap;
 
 use crate::checks::{quoted_list, Action, CheckId};
 use crate::quantity::Quantity;
+use crate::statefulset::{object, optional_object, Whole};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Settings {
+    #[serde(deserialize_with = "object")]
     pub service_name: ServiceNameSettings,
+    #[serde(deserialize_with = "object")]
     pub storage: StorageSettings,
+    #[serde(deserialize_with = "object")]
     pub rollout: RolloutSettings,
+    #[serde(deserialize_with = "object")]
     pub defaults: Defaults,
     /// Check id -> action; unlisted checks keep their default action.
     #[serde(deserialize_with = "enforcement")]
@@ -95,6 +100,7 @@ pub struct Defaults {
     pub pod_management_policy: Option<PodManagementPolicy>,
     pub partition: Option<i64>,
     pub storage_class_name: Option<String>,
+    #[serde(deserialize_with = "optional_object")]
     pub persistent_volume_claim_retention_policy: Option<RetentionPolicyDefaults>,
 }
 
@@ -208,16 +214,18 @@ impl Settings {
     /// Reads settings from their JSON form, naming the offending key on error.
     pub fn from_json(json: &[u8]) -> Result<Settings, String> {
         let mut de = serde_json::Deserializer::from_slice(json);
-        let parsed: Option<Settings> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            if path == "." {
-                format!("settings: {}", e.inner())
-            } else {
-                format!("settings.{path}: {}", e.inner())
-            }
-        })?;
+        // Whole: an object or null; a JSON array would otherwise be read by position.
+        let parsed: Option<Whole<Settings>> =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let path = e.path().to_string();
+                if path == "." {
+                    format!("settings: {}", e.inner())
+                } else {
+                    format!("settings.{path}: {}", e.inner())
+                }
+            })?;
         de.end().map_err(|e| format!("settings: {e}"))?;
-        Ok(parsed.unwrap_or_default())
+        Ok(parsed.map(|Whole(settings)| settings).unwrap_or_default())
     }
 
     /// The action of a check: `enforcement`, else its default.

@@ -346,6 +346,23 @@ fn a_failed_service_look_up_follows_lookup_failure() {
 }
 
 #[test]
+fn a_failed_look_up_on_update_is_grandfathered_only_for_the_unchanged_service_name() {
+    let error = "Host error: the server is currently unable to handle the request";
+    // serviceName is immutable: the old object needed the same look-up, so the
+    // failure cannot hide a new fault and the update (scale, new image) goes through.
+    let mut fake = FakeCluster::healthy().failing_services(error);
+    let warnings = accepted(&update(with(sts(), "/spec/replicas", json!(5)), sts()).run(&mut fake));
+    assert_eq!(check_ids(&warnings.join("\n")), vec!["service-exists"]);
+    assert_mentions(&warnings[0], &[error, "already so before this update"]);
+    assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
+    // A changed serviceName is a new value: the failure denies.
+    let mut fake = FakeCluster::healthy().failing_services(error);
+    let renamed = with(sts(), "/spec/serviceName", json!("other"));
+    let message = denied(&update(renamed, sts()).run(&mut fake));
+    assert_mentions(&message, &["[service-exists]", error]);
+}
+
+#[test]
 fn a_failed_storage_class_look_up_follows_lookup_failure() {
     let error = "Host error: Policy has not been granted access to Kubernetes storage.k8s.io/v1/StorageClass resources";
     let claims = || {

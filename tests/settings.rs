@@ -108,6 +108,33 @@ fn settings_that_are_not_an_object_are_refused() {
 }
 
 #[test]
+fn arrays_are_never_read_by_position() {
+    // A derived decoder would read [{"required": false}] as serviceName.required = false.
+    assert_refused(
+        json!([{"required": false}]),
+        &["settings", "expected an object"],
+    );
+    assert_refused(
+        json!({"serviceName": [false]}),
+        &["settings.serviceName", "expected an object"],
+    );
+    assert_refused(
+        json!({"storage": [[], []]}),
+        &["settings.storage", "expected an object"],
+    );
+    assert_refused(
+        json!({"defaults": {"persistentVolumeClaimRetentionPolicy": ["Delete", "Delete"]}}),
+        &[
+            "defaults.persistentVolumeClaimRetentionPolicy",
+            "expected an object",
+        ],
+    );
+    assert_valid(
+        json!({"serviceName": null, "storage": null, "defaults": {"persistentVolumeClaimRetentionPolicy": null}}),
+    );
+}
+
+#[test]
 fn unknown_keys_are_refused_at_every_level() {
     let cases = [
         (json!({"serviceNames": {}}), vec!["serviceNames"]),
