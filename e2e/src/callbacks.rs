@@ -1,0 +1,478 @@
+//! Host calls from the guest: dispatch, access control and replay.
+//!
+//! The rules follow policy-evaluator's host callback so a policy sees the same
+//! answers here as under kwctl / policy-server:
+//! - the binding must be `kubewarden` (`unknown binding: X` otherwise);
+//! - `tracing/log` is always accepted and answers nothing;
+//! - `kubernetes/{get_resource,list_resources_by_namespace,list_resources_all}`
+//!   need access to the requested `(apiVersion, kind)`; a refusal reads
+//!   `Policy has not been granted access to Kubernetes <apiVersion>/<kind>
+//!   resources. The violation has been reported.`;
+//! - `kubernetes/can_i` reads no resource type, so it only needs context-aware
+//!   access as a whole;
+//! - an answer that fails (recorded `type: Error`, replay mismatch, exhausted
+//!   session) reaches the guest as `Callback evaluation failure: <why>`;
+//! - anything else is `unknown namespace: X` / `unknown operation: X`.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::io::Write;
+use std::sync::{Mutex, MutexGuard};
+
+use serde::Deserialize;
+
+use crate::session::{Exchange, ExchangeResponse, HostRequest, ReplaySession};
+
+/// Text policy-evaluator puts before every failed callback answer.
+pub const CALLBACK_FAILURE_PREFIX: &str = "Callback evaluation failure: ";
+
+/// What a policy may look up, fixed for the lifetime of an evaluator.
+#[derive(Clone, Debug, Default)]
+pub struct AccessPolicy {
+    /// `--allow-context-aware`: without it every Kubernetes call is refused.
+    pub allow_context_aware: bool,
+    /// `(apiVersion, kind)` pairs the policy may read: the module metadata's
+    /// `contextAwareResources` plus any `--context-aware-resource`.
+    pub allowed_resources: BTreeSet<(String, String)>,
+}
+
+impl AccessPolicy {
+    fn may_read(&self, api_version: &str, kind: &str) -> bool {
+        self.allow_context_aware
+            && self
+                .allowed_resources
+                .contains(&(api_version.to_string(), kind.to_string()))
+    }
+}
+
+/// Per-instance state of the host side of the waPC conversation.
+///
+/// The waPC host callback must be `Fn + Send + Sync`, so the mutable parts
+/// live behind a mutex; there is exactly one guest thread, so it never waits.
+#[derive(Debug)]
+pub struct HostCallHandler {
+    access: AccessPolicy,
+    print_guest_logs: bool,
+    state: Mutex<HandlerState>,
+}
+
+#[derive(Debug, Default)]
+struct HandlerState {
+    /// `None`: no session file was given (look-ups cannot be answered).
+    session: Option<VecDeque<Exchange>>,
+    /// Host calls other than `tracing/log`, whatever their outcome.
+    host_calls: usize,
+    /// Replay mismatches and exhaustion, kept so callers can report them even
+    /// when the policy swallowed the error.
+    replay_problems: Vec<String>,
+}
+
+/// A snapshot of what happened on the host side during one guest call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostCallReport {
+    pub host_calls: usize,
+    pub replay_problems: Vec<String>,
+    /// Exchanges of the session that were never consumed.
+    pub unused_exchanges: usize,
+}
+
+impl HostCallHandler {
+    pub fn new(
+        access: AccessPolicy,
+        session: Option<ReplaySession>,
+        print_guest_logs: bool,
+    ) -> Self {
+        HostCallHandler {
+            access,
+            print_guest_logs,
+            state: Mutex::new(HandlerState {
+                session: session.map(ReplaySession::into_exchanges),
+                ..HandlerState::default()
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, HandlerState> {
+        // A panic while holding the lock cannot leave the state inconsistent
+        // (every update is a single assignment), so a poisoned lock is usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Zeroes the counters, keeping the remaining session.
+    pub fn reset_counters(&self) {
+        let mut state = self.state();
+        state.host_calls = 0;
+        state.replay_problems.clear();
+    }
+
+    pub fn report(&self) -> HostCallReport {
+        let state = self.state();
+        HostCallReport {
+            host_calls: state.host_calls,
+            replay_problems: state.replay_problems.clone(),
+            unused_exchanges: state.session.as_ref().map_or(0, VecDeque::len),
+        }
+    }
+
+    /// Answers one `host_call(binding, namespace, operation, payload)`.
+    pub fn handle(
+        &self,
+        binding: &str,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        if binding != "kubewarden" {
+            self.state().host_calls += 1;
+            return Err(format!("unknown binding: {binding}"));
+        }
+        if namespace == "tracing" {
+            return match operation {
+                "log" => {
+                    self.log_guest_event(payload);
+                    Ok(Vec::new())
+                }
+                _ => Err(format!("unknown operation: {operation}")),
+            };
+        }
+        self.state().host_calls += 1;
+        match namespace {
+            "kubernetes" => self.handle_kubernetes(operation, payload),
+            _ => Err(format!("unknown namespace: {namespace}")),
+        }
+    }
+
+    fn log_guest_event(&self, payload: &[u8]) {
+        if self.print_guest_logs {
+            let mut stderr = std::io::stderr().lock();
+            // Logging must never fail the policy; a closed stderr is ignored.
+            let _ = writeln!(stderr, "policy log: {}", String::from_utf8_lossy(payload));
+        }
+    }
+
+    fn handle_kubernetes(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let request = decode_kubernetes_request(operation, payload)?;
+        match request.resource_type() {
+            Some((api_version, kind)) => {
+                if !self.access.may_read(api_version, kind) {
+                    return Err(format!(
+                        "Policy has not been granted access to Kubernetes {api_version}/{kind} resources. The violation has been reported."
+                    ));
+                }
+            }
+            None => {
+                if !self.access.allow_context_aware {
+                    return Err(format!(
+                        "Policy has not been granted access to the 'kubernetes/{operation}' host capability. The violation has been reported."
+                    ));
+                }
+            }
+        }
+        self.replay(request)
+    }
+
+    fn replay(&self, request: HostRequest) -> Result<Vec<u8>, String> {
+        let mut state = self.state();
+        let Some(session) = state.session.as_mut() else {
+            return Err(format!(
+                "{CALLBACK_FAILURE_PREFIX}no replay session was given (--replay-host-capabilities-interactions), so policy-host cannot answer {request:?}"
+            ));
+        };
+        let Some(expected) = session.pop_front() else {
+            // kwctl's wording for an exhausted session.
+            let problem = format!(
+                "the list of recorded responses is empty (unexpected extra request {request:?})"
+            );
+            state.replay_problems.push(problem.clone());
+            return Err(format!("{CALLBACK_FAILURE_PREFIX}{problem}"));
+        };
+        if !expected.request.matches(&request) {
+            // kwctl's wording, with both requests in Debug form.
+            let problem = format!(
+                "Replay error: unexpected request. Was expecting {:?}, got {:?} instead",
+                expected.request, request
+            );
+            state.replay_problems.push(problem.clone());
+            return Err(format!("{CALLBACK_FAILURE_PREFIX}{problem}"));
+        }
+        match expected.response {
+            ExchangeResponse::Success { payload } => Ok(payload.into_bytes()),
+            ExchangeResponse::Error { message } => {
+                Err(format!("{CALLBACK_FAILURE_PREFIX}{message}"))
+            }
+        }
+    }
+}
+
+/// The guest-side payloads, as the SDK serialises them (snake_case, `None`
+/// as `null`).
+#[derive(Deserialize)]
+struct GetResourcePayload {
+    api_version: String,
+    kind: String,
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    disable_cache: bool,
+    #[serde(default)]
+    field_masks: Option<BTreeSet<String>>,
+}
+
+#[derive(Deserialize)]
+struct ListByNamespacePayload {
+    api_version: String,
+    kind: String,
+    namespace: String,
+    #[serde(default)]
+    label_selector: Option<String>,
+    #[serde(default)]
+    field_selector: Option<String>,
+    #[serde(default)]
+    field_masks: Option<BTreeSet<String>>,
+}
+
+#[derive(Deserialize)]
+struct ListAllPayload {
+    api_version: String,
+    kind: String,
+    #[serde(default)]
+    label_selector: Option<String>,
+    #[serde(default)]
+    field_selector: Option<String>,
+    #[serde(default)]
+    field_masks: Option<BTreeSet<String>>,
+}
+
+#[derive(Deserialize)]
+struct CanIPayload {
+    subject_access_review: serde_json::Value,
+    #[serde(default)]
+    disable_cache: bool,
+}
+
+fn decode<'a, T: Deserialize<'a>>(operation: &str, payload: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(payload)
+        .map_err(|e| format!("cannot decode the kubernetes/{operation} request: {e}"))
+}
+
+fn decode_kubernetes_request(operation: &str, payload: &[u8]) -> Result<HostRequest, String> {
+    Ok(match operation {
+        "get_resource" => {
+            let p: GetResourcePayload = decode(operation, payload)?;
+            HostRequest::KubernetesGetResource {
+                api_version: p.api_version,
+                kind: p.kind,
+                name: p.name,
+                namespace: p.namespace,
+                disable_cache: p.disable_cache,
+                field_masks: p.field_masks,
+            }
+        }
+        "list_resources_by_namespace" => {
+            let p: ListByNamespacePayload = decode(operation, payload)?;
+            HostRequest::KubernetesListResourceNamespace {
+                api_version: p.api_version,
+                kind: p.kind,
+                namespace: p.namespace,
+                label_selector: p.label_selector,
+                field_selector: p.field_selector,
+                field_masks: p.field_masks,
+            }
+        }
+        "list_resources_all" => {
+            let p: ListAllPayload = decode(operation, payload)?;
+            HostRequest::KubernetesListResourceAll {
+                api_version: p.api_version,
+                kind: p.kind,
+                label_selector: p.label_selector,
+                field_selector: p.field_selector,
+                field_masks: p.field_masks,
+            }
+        }
+        "can_i" => {
+            let p: CanIPayload = decode(operation, payload)?;
+            HostRequest::KubernetesCanI {
+                subject_access_review: p.subject_access_review,
+                disable_cache: p.disable_cache,
+            }
+        }
+        _ => return Err(format!("unknown operation: {operation}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service_request() -> &'static [u8] {
+        br#"{"api_version":"v1","kind":"Service","name":"nginx","namespace":"default","disable_cache":false,"field_masks":null}"#
+    }
+
+    fn service_access() -> AccessPolicy {
+        AccessPolicy {
+            allow_context_aware: true,
+            allowed_resources: BTreeSet::from([("v1".to_string(), "Service".to_string())]),
+        }
+    }
+
+    fn session(response: ExchangeResponse) -> ReplaySession {
+        ReplaySession::new([Exchange {
+            request: HostRequest::KubernetesGetResource {
+                api_version: "v1".into(),
+                kind: "Service".into(),
+                name: "nginx".into(),
+                namespace: Some("default".into()),
+                disable_cache: false,
+                field_masks: None,
+            },
+            response,
+        }])
+    }
+
+    #[test]
+    fn replays_success_payload_and_counts() {
+        let handler = HostCallHandler::new(
+            service_access(),
+            Some(session(ExchangeResponse::Success {
+                payload: "{\"ok\":true}".into(),
+            })),
+            false,
+        );
+        let answer = handler.handle(
+            "kubewarden",
+            "kubernetes",
+            "get_resource",
+            service_request(),
+        );
+        assert_eq!(answer.unwrap(), b"{\"ok\":true}".to_vec());
+        handler
+            .handle("kubewarden", "tracing", "log", b"{}")
+            .unwrap();
+        let report = handler.report();
+        assert_eq!(report.host_calls, 1, "tracing/log is not counted");
+        assert_eq!(report.unused_exchanges, 0);
+    }
+
+    #[test]
+    fn recorded_error_gets_callback_prefix() {
+        let handler = HostCallHandler::new(
+            service_access(),
+            Some(session(ExchangeResponse::Error {
+                message: "boom".into(),
+            })),
+            false,
+        );
+        let err = handler
+            .handle(
+                "kubewarden",
+                "kubernetes",
+                "get_resource",
+                service_request(),
+            )
+            .unwrap_err();
+        assert_eq!(err, "Callback evaluation failure: boom");
+    }
+
+    #[test]
+    fn refuses_without_context_aware_or_outside_allow_list() {
+        let handler = HostCallHandler::new(AccessPolicy::default(), None, false);
+        let err = handler
+            .handle(
+                "kubewarden",
+                "kubernetes",
+                "get_resource",
+                service_request(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "Policy has not been granted access to Kubernetes v1/Service resources. The violation has been reported."
+        );
+
+        let handler = HostCallHandler::new(service_access(), None, false);
+        let err = handler
+            .handle(
+                "kubewarden",
+                "kubernetes",
+                "list_resources_all",
+                br#"{"api_version":"storage.k8s.io/v1","kind":"StorageClass","label_selector":null,"field_selector":null}"#,
+            )
+            .unwrap_err();
+        assert!(err.contains("Kubernetes storage.k8s.io/v1/StorageClass resources"));
+        assert_eq!(handler.report().host_calls, 1);
+    }
+
+    #[test]
+    fn unknown_calls_are_errors() {
+        let handler = HostCallHandler::new(service_access(), None, false);
+        assert_eq!(
+            handler.handle("other", "x", "y", b"").unwrap_err(),
+            "unknown binding: other"
+        );
+        assert_eq!(
+            handler
+                .handle("kubewarden", "net", "v1/dns_lookup_host", b"\"x\"")
+                .unwrap_err(),
+            "unknown namespace: net"
+        );
+        assert_eq!(
+            handler
+                .handle("kubewarden", "kubernetes", "delete", b"{}")
+                .unwrap_err(),
+            "unknown operation: delete"
+        );
+        assert_eq!(
+            handler
+                .handle("kubewarden", "tracing", "trace", b"{}")
+                .unwrap_err(),
+            "unknown operation: trace"
+        );
+        assert_eq!(handler.report().host_calls, 3);
+    }
+
+    #[test]
+    fn no_session_mismatch_and_exhaustion() {
+        let handler = HostCallHandler::new(service_access(), None, false);
+        let err = handler
+            .handle(
+                "kubewarden",
+                "kubernetes",
+                "get_resource",
+                service_request(),
+            )
+            .unwrap_err();
+        assert!(err.starts_with(CALLBACK_FAILURE_PREFIX));
+        assert!(err.contains("no replay session was given"));
+
+        let handler = HostCallHandler::new(
+            service_access(),
+            Some(session(ExchangeResponse::Success {
+                payload: "{}".into(),
+            })),
+            false,
+        );
+        let other = br#"{"api_version":"v1","kind":"Service","name":"other","namespace":"default","disable_cache":false}"#;
+        let err = handler
+            .handle("kubewarden", "kubernetes", "get_resource", other)
+            .unwrap_err();
+        assert!(err.contains("Was expecting KubernetesGetResource"), "{err}");
+        assert!(err.contains("name: \"nginx\""), "{err}");
+        assert!(err.contains("name: \"other\""), "{err}");
+
+        let err = handler
+            .handle(
+                "kubewarden",
+                "kubernetes",
+                "get_resource",
+                service_request(),
+            )
+            .unwrap_err();
+        assert!(
+            err.contains("the list of recorded responses is empty"),
+            "{err}"
+        );
+        assert_eq!(handler.report().replay_problems.len(), 2);
+    }
+}

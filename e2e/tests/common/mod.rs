@@ -1,0 +1,137 @@
+//! Helpers shared by the host tests: the test guest module and requests.
+//!
+//! The test guest (`e2e/test-guest`) is built once per test binary with
+//! `cargo build --release --target wasm32-wasip1`, into a target directory
+//! under the OS temp dir so it never touches the workspace's target dir.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use policy_host::metadata::{annotate, AnnotateInput};
+use policy_host::{Evaluator, EvaluatorOptions};
+use serde_json::{json, Value};
+
+pub fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    manifest_dir().join("tests/fixtures/guest")
+}
+
+/// Scratch space shared by the tests of this crate.
+pub fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("policy-host-tests");
+    std::fs::create_dir_all(&dir).expect("cannot create the test scratch directory");
+    dir
+}
+
+/// The wasmtime compilation cache the tests share, so the guest is compiled
+/// once rather than once per test.
+pub fn compilation_cache_dir() -> PathBuf {
+    std::env::temp_dir().join("policy-host-wasmtime-cache")
+}
+
+/// Path of the compiled (unannotated) test guest.
+pub fn test_guest_wasm() -> &'static Path {
+    static GUEST: OnceLock<PathBuf> = OnceLock::new();
+    GUEST.get_or_init(|| {
+        let target_dir = std::env::temp_dir().join("policy-host-test-guest-target");
+        let manifest = manifest_dir().join("test-guest/Cargo.toml");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let output = Command::new(cargo)
+            .args(["build", "--release", "--locked", "--target", "wasm32-wasip1"])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            // The outer `cargo test` may set flags meant for the host target.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .expect("cannot run cargo to build the test guest");
+        assert!(
+            output.status.success(),
+            "building the test guest failed (is the wasm32-wasip1 target installed? `rustup target add wasm32-wasip1`):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        target_dir.join("wasm32-wasip1/release/policy_host_test_guest.wasm")
+    })
+}
+
+/// The test guest annotated with `tests/fixtures/guest/metadata.yml`
+/// (context-aware access to v1/Service only).
+pub fn annotated_test_guest() -> &'static Path {
+    static ANNOTATED: OnceLock<PathBuf> = OnceLock::new();
+    ANNOTATED.get_or_init(|| {
+        let module = std::fs::read(test_guest_wasm()).expect("cannot read the test guest");
+        let metadata_yaml = std::fs::read_to_string(fixtures_dir().join("metadata.yml"))
+            .expect("cannot read the metadata fixture");
+        let usage = std::fs::read_to_string(fixtures_dir().join("README.md"))
+            .expect("cannot read the usage fixture");
+        let (annotated, _) = annotate(
+            &module,
+            AnnotateInput {
+                metadata_yaml: &metadata_yaml,
+                usage: Some(&usage),
+                protocol_version: "v1".to_string(),
+            },
+        )
+        .expect("cannot annotate the test guest");
+        // One file per test binary: binaries run concurrently.
+        let exe = std::env::current_exe().expect("no current exe");
+        let stem = exe.file_stem().unwrap_or_default().to_string_lossy();
+        let path = scratch_dir().join(format!("annotated-test-guest-{stem}.wasm"));
+        std::fs::write(&path, annotated).expect("cannot write the annotated test guest");
+        path
+    })
+}
+
+/// An evaluator for the annotated test guest.
+pub fn evaluator(options: EvaluatorOptions) -> Evaluator {
+    let module = std::fs::read(annotated_test_guest()).expect("cannot read the annotated guest");
+    Evaluator::new(
+        &module,
+        EvaluatorOptions {
+            compilation_cache_dir: Some(compilation_cache_dir()),
+            ..options
+        },
+    )
+    .expect("cannot load the test guest")
+}
+
+/// An AdmissionRequest for a StatefulSet carrying `test/action: <action>`.
+pub fn request(action: &str) -> Value {
+    json!({
+        "uid": format!("uid-{action}"),
+        "kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+        "resource": {"group": "apps", "version": "v1", "resource": "statefulsets"},
+        "name": "web",
+        "namespace": "default",
+        "operation": "CREATE",
+        "userInfo": {"username": "alice"},
+        "object": {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {
+                "name": "web",
+                "namespace": "default",
+                "annotations": {"test/action": action}
+            },
+            "spec": {"replicas": 1, "serviceName": "nginx"}
+        }
+    })
+}
+
+/// Writes `value` as JSON into the scratch dir and returns the path.
+pub fn write_json(name: &str, value: &Value) -> PathBuf {
+    let path = scratch_dir().join(name);
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(value).expect("serialisable"),
+    )
+    .expect("cannot write a test file");
+    path
+}

@@ -1,0 +1,397 @@
+//! In-process tests of the host against the test guest (`e2e/test-guest`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use policy_host::session::{Exchange, ExchangeResponse, HostRequest};
+use policy_host::{ContextAwareResource, EvaluatorOptions, ReplaySession};
+use serde_json::{json, Value};
+
+use common::{evaluator, request};
+
+fn context_aware() -> EvaluatorOptions {
+    EvaluatorOptions {
+        allow_context_aware: true,
+        ..EvaluatorOptions::default()
+    }
+}
+
+fn get_service(name: &str) -> HostRequest {
+    HostRequest::KubernetesGetResource {
+        api_version: "v1".into(),
+        kind: "Service".into(),
+        name: name.into(),
+        namespace: Some("default".into()),
+        disable_cache: false,
+        field_masks: None,
+    }
+}
+
+fn session(exchanges: Vec<(HostRequest, ExchangeResponse)>) -> ReplaySession {
+    ReplaySession::new(
+        exchanges
+            .into_iter()
+            .map(|(request, response)| Exchange { request, response }),
+    )
+}
+
+fn success(payload: &str) -> ExchangeResponse {
+    ExchangeResponse::Success {
+        payload: payload.to_string(),
+    }
+}
+
+fn message(evaluation: &policy_host::Evaluation) -> String {
+    evaluation
+        .response
+        .status
+        .as_ref()
+        .and_then(|s| s.message.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn mutation_yields_the_exact_json_patch() {
+    let evaluation = evaluator(EvaluatorOptions::default())
+        .evaluate(&request("mutate"), &json!({}), None)
+        .unwrap();
+    let response = &evaluation.response;
+    assert!(response.allowed);
+    assert_eq!(response.uid, "uid-mutate");
+    assert_eq!(response.patch_type.as_deref(), Some("JSONPatch"));
+    assert_eq!(
+        response.decoded_patch().unwrap(),
+        Some(json!([{"op": "add", "path": "/metadata/labels", "value": {"test/mutated": "yes"}}]))
+    );
+    assert!(response.status.is_none());
+}
+
+#[test]
+fn unchanged_or_absent_mutated_object_gives_no_patch() {
+    let evaluator = evaluator(EvaluatorOptions::default());
+    for action in ["mutate-noop", "accept"] {
+        let evaluation = evaluator
+            .evaluate(&request(action), &json!({}), None)
+            .unwrap();
+        let serialised = serde_json::to_value(&evaluation.response).unwrap();
+        assert_eq!(
+            serialised,
+            json!({"uid": format!("uid-{action}"), "allowed": true, "auditAnnotations": null, "warnings": null}),
+            "{action}"
+        );
+    }
+}
+
+#[test]
+fn rejection_keeps_code_and_message() {
+    let evaluation = evaluator(EvaluatorOptions::default())
+        .evaluate(&request("reject"), &json!({}), None)
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&evaluation.response).unwrap()["status"],
+        json!({"message": "rejected by test guest", "code": 400})
+    );
+    assert!(!evaluation.response.allowed);
+}
+
+#[test]
+fn warnings_and_audit_annotations_are_copied() {
+    let evaluation = evaluator(EvaluatorOptions::default())
+        .evaluate(&request("warn"), &json!({}), None)
+        .unwrap();
+    let serialised = serde_json::to_value(&evaluation.response).unwrap();
+    assert_eq!(
+        serialised["warnings"],
+        json!(["first warning", "second warning"])
+    );
+    assert_eq!(serialised["auditAnnotations"], json!({"test/audit": "yes"}));
+}
+
+#[test]
+fn guest_error_and_trap_become_internal_server_errors() {
+    let evaluator = evaluator(EvaluatorOptions::default());
+    let error = evaluator
+        .evaluate(&request("error"), &json!({}), None)
+        .unwrap();
+    assert!(!error.response.allowed);
+    assert_eq!(
+        serde_json::to_value(&error.response).unwrap()["status"],
+        json!({"message": "internal server error: Guest call failure: the test guest failed on purpose", "code": 500})
+    );
+
+    let trap = evaluator
+        .evaluate(&request("panic"), &json!({}), None)
+        .unwrap();
+    assert!(!trap.response.allowed);
+    let status = trap.response.status.clone().unwrap();
+    assert_eq!(status.code, Some(500));
+    assert!(
+        status
+            .message
+            .unwrap()
+            .starts_with("internal server error: Guest call failure: "),
+        "{:?}",
+        trap.response
+    );
+
+    // A fresh instance per evaluation: the trap leaves nothing behind.
+    let after = evaluator
+        .evaluate(&request("accept"), &json!({}), None)
+        .unwrap();
+    assert!(after.response.allowed);
+}
+
+#[test]
+fn infinite_loop_is_stopped_by_the_deadline() {
+    let evaluator = evaluator(EvaluatorOptions {
+        timeout: Duration::from_millis(300),
+        ..EvaluatorOptions::default()
+    });
+    let started = Instant::now();
+    let evaluation = evaluator
+        .evaluate(&request("loop"), &json!({}), None)
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(250),
+        "stopped too early: {elapsed:?}"
+    );
+    assert_eq!(evaluation.response.status.as_ref().unwrap().code, Some(500));
+    assert!(
+        message(&evaluation).contains("guest code interrupted, execution deadline exceeded"),
+        "{}",
+        message(&evaluation)
+    );
+
+    // The next evaluation gets a fresh instance and runs normally.
+    let next = evaluator
+        .evaluate(&request("reject"), &json!({}), None)
+        .unwrap();
+    assert_eq!(next.response.status.unwrap().code, Some(400));
+}
+
+#[test]
+fn replayed_success_payload_reaches_the_guest() {
+    let payload = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"nginx"},"spec":{"clusterIP":"None"}}"#;
+    let evaluation = evaluator(context_aware())
+        .evaluate(
+            &request("lookup"),
+            &json!({}),
+            Some(session(vec![(get_service("nginx"), success(payload))])),
+        )
+        .unwrap();
+    let text = message(&evaluation);
+    assert!(text.starts_with("lookup ok: "), "{text}");
+    let echoed: Value = serde_json::from_str(text.trim_start_matches("lookup ok: ")).unwrap();
+    assert_eq!(echoed, serde_json::from_str::<Value>(payload).unwrap());
+    assert_eq!(evaluation.host_calls, 1);
+    assert_eq!(evaluation.unused_exchanges, 0);
+    assert!(evaluation.replay_problems.is_empty());
+}
+
+#[test]
+fn replayed_error_reaches_the_guest_as_callback_failure() {
+    let evaluation = evaluator(context_aware())
+        .evaluate(
+            &request("lookup"),
+            &json!({}),
+            Some(session(vec![(
+                get_service("nginx"),
+                ExchangeResponse::Error {
+                    message: "the server is unavailable".into(),
+                },
+            )])),
+        )
+        .unwrap();
+    assert!(
+        message(&evaluation)
+            .contains("Host error: Callback evaluation failure: the server is unavailable"),
+        "{}",
+        message(&evaluation)
+    );
+}
+
+#[test]
+fn replay_mismatch_names_expected_and_received_requests() {
+    let evaluation = evaluator(context_aware())
+        .evaluate(
+            &request("lookup"),
+            &json!({}),
+            Some(session(vec![(get_service("other"), success("{}"))])),
+        )
+        .unwrap();
+    let text = message(&evaluation);
+    assert!(text.contains("Callback evaluation failure: Replay error: unexpected request. Was expecting KubernetesGetResource"), "{text}");
+    assert!(
+        text.contains(r#"name: \"other\""#) || text.contains(r#"name: "other""#),
+        "{text}"
+    );
+    assert!(text.contains(r#"got KubernetesGetResource"#), "{text}");
+    assert_eq!(evaluation.replay_problems.len(), 1);
+    assert!(evaluation.replay_problems[0].contains("\"nginx\""));
+}
+
+#[test]
+fn exhausted_session_is_a_host_error() {
+    let evaluation = evaluator(context_aware())
+        .evaluate(
+            &request("lookup-twice"),
+            &json!({}),
+            Some(session(vec![(get_service("first"), success("{}"))])),
+        )
+        .unwrap();
+    assert!(
+        message(&evaluation).contains("the list of recorded responses is empty"),
+        "{}",
+        message(&evaluation)
+    );
+    assert_eq!(evaluation.host_calls, 2);
+    assert_eq!(evaluation.replay_problems.len(), 1);
+}
+
+#[test]
+fn lookup_without_allow_context_aware_is_refused() {
+    let evaluation = evaluator(EvaluatorOptions::default())
+        .evaluate(
+            &request("lookup"),
+            &json!({}),
+            Some(session(vec![(get_service("nginx"), success("{}"))])),
+        )
+        .unwrap();
+    assert!(
+        message(&evaluation).contains("Policy has not been granted access to Kubernetes v1/Service resources. The violation has been reported."),
+        "{}",
+        message(&evaluation)
+    );
+    assert_eq!(
+        evaluation.unused_exchanges, 1,
+        "a refused call consumes nothing"
+    );
+    assert_eq!(evaluation.host_calls, 1);
+}
+
+#[test]
+fn lookup_of_a_kind_missing_from_metadata_is_refused_unless_granted() {
+    let refused = evaluator(context_aware())
+        .evaluate(&request("lookup-storageclass"), &json!({}), None)
+        .unwrap();
+    assert!(
+        message(&refused).contains(
+            "Policy has not been granted access to Kubernetes storage.k8s.io/v1/StorageClass resources"
+        ),
+        "{}",
+        message(&refused)
+    );
+
+    let storage_class = HostRequest::KubernetesGetResource {
+        api_version: "storage.k8s.io/v1".into(),
+        kind: "StorageClass".into(),
+        name: "fast".into(),
+        namespace: None,
+        disable_cache: false,
+        field_masks: None,
+    };
+    let granted = evaluator(EvaluatorOptions {
+        extra_context_aware_resources: vec![ContextAwareResource {
+            api_version: "storage.k8s.io/v1".into(),
+            kind: "StorageClass".into(),
+        }],
+        ..context_aware()
+    })
+    .evaluate(
+        &request("lookup-storageclass"),
+        &json!({}),
+        Some(session(vec![(
+            storage_class,
+            success(r#"{"provisioner":"x"}"#),
+        )])),
+    )
+    .unwrap();
+    assert!(
+        message(&granted).starts_with("lookup ok:"),
+        "{}",
+        message(&granted)
+    );
+}
+
+#[test]
+fn lookup_without_session_says_so() {
+    let evaluation = evaluator(context_aware())
+        .evaluate(&request("lookup"), &json!({}), None)
+        .unwrap();
+    assert!(
+        message(&evaluation).contains("Callback evaluation failure: no replay session was given"),
+        "{}",
+        message(&evaluation)
+    );
+}
+
+#[test]
+fn logs_are_not_counted_and_unknown_capabilities_fail() {
+    let evaluator = evaluator(context_aware());
+    let log = evaluator
+        .evaluate(&request("log"), &json!({}), None)
+        .unwrap();
+    assert!(log.response.allowed);
+    assert_eq!(log.host_calls, 0);
+
+    let dns = evaluator
+        .evaluate(&request("dns"), &json!({}), None)
+        .unwrap();
+    assert_eq!(
+        message(&dns),
+        "lookup failed: Host error: unknown namespace: net"
+    );
+    assert_eq!(dns.host_calls, 1);
+}
+
+#[test]
+fn settings_validation_and_protocol_version() {
+    let evaluator = evaluator(EvaluatorOptions::default());
+    assert_eq!(evaluator.protocol_version().unwrap(), "v1");
+    let valid = evaluator.validate_settings(&json!({})).unwrap();
+    assert!(valid.valid);
+    let invalid = evaluator
+        .validate_settings(&json!({"invalid": true}))
+        .unwrap();
+    assert!(!invalid.valid);
+    assert_eq!(
+        invalid.message.as_deref(),
+        Some("settings are invalid: the `invalid` flag is set")
+    );
+    // A guest error in validate_settings counts as invalid settings.
+    let broken = evaluator.validate_settings(&json!([1])).unwrap();
+    assert!(!broken.valid);
+    assert!(broken
+        .message
+        .unwrap()
+        .starts_with("Error invoking settings validation callback: GuestCallFailure("));
+}
+
+#[test]
+fn metadata_grants_only_the_listed_resources() {
+    let evaluator = evaluator(context_aware());
+    let metadata = evaluator.metadata().expect("the guest is annotated");
+    assert_eq!(metadata.protocol_version.as_deref(), Some("v1"));
+    assert_eq!(
+        metadata.context_aware_resources.iter().collect::<Vec<_>>(),
+        vec![&ContextAwareResource {
+            api_version: "v1".into(),
+            kind: "Service".into()
+        }]
+    );
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    assert!(policy_host::Evaluator::new(b"not wasm", EvaluatorOptions::default()).is_err());
+    let evaluator = evaluator(EvaluatorOptions::default());
+    assert!(evaluator
+        .evaluate(&json!({"uid": 1}), &json!({}), None)
+        .is_err());
+    assert!(evaluator
+        .evaluate(&request("accept"), &json!([1]), None)
+        .is_err());
+}
