@@ -11,10 +11,12 @@
 //! - [`session`]: kwctl replay-session files.
 //! - [`request`] / [`response`]: AdmissionRequest in, AdmissionResponse out.
 //! - [`metadata`]: the `io.kubewarden.metadata` custom section and `annotate`.
+//! - [`demo`]: `policy-host demo`, the example requests printed for a person.
 //! - [`cases`]: the data-driven e2e cases (`e2e/cases/*.yml`) and their runner.
 
 pub mod callbacks;
 pub mod cases;
+pub mod demo;
 pub mod host;
 pub mod metadata;
 pub mod request;

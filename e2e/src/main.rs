@@ -10,6 +10,7 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
+use policy_host::demo;
 use policy_host::metadata::{
     annotate, read_metadata_json, AnnotateInput, PolicyMetadata, ANNOTATION_KWCTL_VERSION,
 };
@@ -35,6 +36,8 @@ enum Command {
     Run(RunArgs),
     /// Embed metadata in a module, like `kwctl annotate`.
     Annotate(AnnotateArgs),
+    /// Evaluate every example request of a folder and print the verdicts for a person.
+    Demo(DemoArgs),
     /// Print the metadata embedded in a module.
     Inspect {
         /// The policy module (.wasm).
@@ -69,6 +72,21 @@ struct RunArgs {
     #[arg(short = 'v', long)]
     verbose: bool,
     /// The policy module (.wasm).
+    module: PathBuf,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Settings file (YAML or JSON) used for every request.
+    #[arg(short = 's', long)]
+    settings_path: PathBuf,
+    /// Folder of AdmissionRequest / AdmissionReview files (*.json).
+    #[arg(long)]
+    requests: PathBuf,
+    /// Folder of replay sessions, one per request file of the same name (*.yml).
+    #[arg(long)]
+    sessions: PathBuf,
+    /// The policy module (.wasm), annotated so that its look-ups are granted.
     module: PathBuf,
 }
 
@@ -186,6 +204,51 @@ fn run(args: RunArgs) -> Result<()> {
     )
 }
 
+fn run_demo(args: DemoArgs) -> Result<()> {
+    let settings = settings_object(
+        serde_yaml::from_reader::<_, Value>(
+            std::fs::File::open(&args.settings_path)
+                .with_context(|| format!("cannot open {}", args.settings_path.display()))?,
+        )
+        .with_context(|| format!("cannot parse {}", args.settings_path.display()))?,
+    )?;
+    let module = read_module(&args.module)?;
+    let evaluator = Evaluator::new(
+        &module,
+        EvaluatorOptions {
+            allow_context_aware: true,
+            compilation_cache_dir: compilation_cache_dir(),
+            ..EvaluatorOptions::default()
+        },
+    )
+    .with_context(|| format!("cannot load policy {}", args.module.display()))?;
+    let validation = evaluator.validate_settings(&settings)?;
+    if !validation.valid {
+        return Err(anyhow!(
+            "{}: settings are not valid: {}",
+            args.settings_path.display(),
+            validation.message.unwrap_or_default()
+        ));
+    }
+    print_line(&format!(
+        "Evaluating {} with the settings of {}\n",
+        args.requests.display(),
+        args.settings_path.display()
+    ))?;
+    for (request_path, session_path) in demo::examples(&args.requests, &args.sessions)? {
+        let request = AdmissionRequest::from_path(&request_path)?;
+        let session = session_path
+            .as_deref()
+            .map(ReplaySession::from_path)
+            .transpose()?;
+        let evaluation = evaluator
+            .instantiate(session)?
+            .validate(&request, &settings);
+        print_line(&demo::report(&request_path, &request, &evaluation)?)?;
+    }
+    Ok(())
+}
+
 fn run_annotate(args: AnnotateArgs) -> Result<()> {
     let module = read_module(&args.module)?;
     let metadata_yaml = std::fs::read_to_string(&args.metadata_path)
@@ -245,6 +308,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Annotate(args) => run_annotate(args),
+        Command::Demo(args) => run_demo(args),
         Command::Inspect { module } => run_inspect(&module),
     };
     match outcome {
