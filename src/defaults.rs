@@ -55,7 +55,15 @@ pub fn apply(object: &mut Value, defaults: &Defaults) -> bool {
     if let Some(class) = &defaults.storage_class_name {
         changed |= default_storage_class(spec, class);
     }
-    if let Some(retention) = &defaults.persistent_volume_claim_retention_policy {
+    // The retention policy governs the claims' PVCs: a set without claims has none.
+    let has_claims = spec
+        .get("volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .is_some_and(|claims| !claims.is_empty());
+    if let (Some(retention), true) = (
+        &defaults.persistent_volume_claim_retention_policy,
+        has_claims,
+    ) {
         let key = "persistentVolumeClaimRetentionPolicy";
         let existing = spec.get_mut(key).filter(|p| !p.is_null());
         let created = existing.is_none();

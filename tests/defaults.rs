@@ -297,7 +297,7 @@ fn a_storage_class_default_for_claims_naming_no_class() {
 fn a_retention_policy_default() {
     let settings = json!({"defaults": {"persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete", "whenDeleted": "Retain"}}});
     // Absent: created, in the order whenDeleted, whenScaled.
-    let input = sts();
+    let input = with_claim(sts());
     let output = mutated(
         &create(input.clone())
             .settings(settings.clone())
@@ -316,7 +316,7 @@ fn a_retention_policy_default() {
 
     // As the API server defaults it (Retain, Retain) with no sign of a choice: whenScaled replaced.
     let input = with(
-        sts(),
+        with_claim(sts()),
         "/spec/persistentVolumeClaimRetentionPolicy",
         json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
     );
@@ -337,7 +337,7 @@ fn a_retention_policy_default() {
 
     // Half set: the other half is filled in.
     let input = with(
-        sts(),
+        with_claim(sts()),
         "/spec/persistentVolumeClaimRetentionPolicy",
         json!({"whenDeleted": "Delete"}),
     );
@@ -353,7 +353,7 @@ fn a_retention_policy_default() {
 
     // Chosen in the last applied configuration: kept.
     let mut input = with(
-        sts(),
+        with_claim(sts()),
         "/spec/persistentVolumeClaimRetentionPolicy",
         json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
     );
@@ -771,4 +771,38 @@ fn the_real_request_is_mutated_losslessly() {
         output["metadata"]["annotations"][LAST_APPLIED],
         input["metadata"]["annotations"][LAST_APPLIED]
     );
+}
+
+#[test]
+fn no_retention_policy_default_for_a_set_without_claims() {
+    let settings =
+        json!({"defaults": {"persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete"}}});
+    // sts() has no claims.
+    let response = create(sts())
+        .settings(settings.clone())
+        .run(&mut FakeCluster::healthy());
+    assert!(response.accepted);
+    assert!(
+        response.mutated_object.is_none(),
+        "{:?}",
+        response.mutated_object
+    );
+    let empty = with(sts(), "/spec/volumeClaimTemplates", json!([]));
+    let response = create(empty)
+        .settings(settings)
+        .run(&mut FakeCluster::healthy());
+    assert!(
+        response.mutated_object.is_none(),
+        "{:?}",
+        response.mutated_object
+    );
+}
+
+/// The retention policy default applies to sets that have claims.
+fn with_claim(object: Value) -> Value {
+    with(
+        object,
+        "/spec/volumeClaimTemplates",
+        json!([claim("data", Some("standard"), "1Gi")]),
+    )
 }
