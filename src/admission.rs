@@ -137,10 +137,12 @@ fn service_delete(
 fn decode(raw: &RawValue, request: &AdmissionRequest) -> Result<StatefulSet, String> {
     statefulset::decode::<StatefulSet>(raw.get())
         .map(|sts| with_namespace(sts, request))
-        .map_err(|e| {
-            let name = request.name.as_deref().unwrap_or("");
-            format!("StatefulSet {name} does not decode: {e}")
-        })
+        .map_err(
+            |e| match request.name.as_deref().filter(|n| !n.is_empty()) {
+                Some(name) => format!("StatefulSet {name} does not decode: {e}"),
+                None => format!("the StatefulSet does not decode: {e}"),
+            },
+        )
 }
 
 /// The namespace of the request when the object leaves it out.

@@ -143,6 +143,14 @@ fn fields_of_the_wrong_type_are_a_bad_request_naming_the_field() {
         );
         assert!(fake.calls.is_empty(), "{pointer}: {:?}", fake.calls);
     }
+    // A request without name (generateName) still reads well.
+    let mut req = create(with(sts(), "/spec/replicas", json!("3")));
+    req.request["name"] = json!("");
+    let message = bad_request(&req.run(&mut FakeCluster::healthy()));
+    assert!(
+        message.starts_with("the StatefulSet does not decode: spec.replicas: "),
+        "{message}"
+    );
     // Inside a claim, the index is part of the path.
     let bad_claim = with(
         claim("wal", Some("fast"), "1Gi"),
