@@ -18,7 +18,6 @@ use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
 
-use serde::Deserialize;
 
 use crate::session::{Exchange, ExchangeResponse, HostRequest, ReplaySession};
 
@@ -205,101 +204,21 @@ impl HostCallHandler {
     }
 }
 
-/// The guest-side payloads, as the SDK serialises them (snake_case, `None`
-/// as `null`).
-#[derive(Deserialize)]
-struct GetResourcePayload {
-    api_version: String,
-    kind: String,
-    name: String,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    disable_cache: bool,
-    #[serde(default)]
-    field_masks: Option<BTreeSet<String>>,
-}
-
-#[derive(Deserialize)]
-struct ListByNamespacePayload {
-    api_version: String,
-    kind: String,
-    namespace: String,
-    #[serde(default)]
-    label_selector: Option<String>,
-    #[serde(default)]
-    field_selector: Option<String>,
-    #[serde(default)]
-    field_masks: Option<BTreeSet<String>>,
-}
-
-#[derive(Deserialize)]
-struct ListAllPayload {
-    api_version: String,
-    kind: String,
-    #[serde(default)]
-    label_selector: Option<String>,
-    #[serde(default)]
-    field_selector: Option<String>,
-    #[serde(default)]
-    field_masks: Option<BTreeSet<String>>,
-}
-
-#[derive(Deserialize)]
-struct CanIPayload {
-    subject_access_review: serde_json::Value,
-    #[serde(default)]
-    disable_cache: bool,
-}
-
-fn decode<'a, T: Deserialize<'a>>(operation: &str, payload: &'a [u8]) -> Result<T, String> {
-    serde_json::from_slice(payload)
-        .map_err(|e| format!("cannot decode the kubernetes/{operation} request: {e}"))
-}
-
+/// The guest's payload for an operation holds exactly the fields of the
+/// matching [`HostRequest`] variant (the SDK serialises them snake_case, `None`
+/// as `null`), so it decodes as that variant.
 fn decode_kubernetes_request(operation: &str, payload: &[u8]) -> Result<HostRequest, String> {
-    Ok(match operation {
-        "get_resource" => {
-            let p: GetResourcePayload = decode(operation, payload)?;
-            HostRequest::KubernetesGetResource {
-                api_version: p.api_version,
-                kind: p.kind,
-                name: p.name,
-                namespace: p.namespace,
-                disable_cache: p.disable_cache,
-                field_masks: p.field_masks,
-            }
-        }
-        "list_resources_by_namespace" => {
-            let p: ListByNamespacePayload = decode(operation, payload)?;
-            HostRequest::KubernetesListResourceNamespace {
-                api_version: p.api_version,
-                kind: p.kind,
-                namespace: p.namespace,
-                label_selector: p.label_selector,
-                field_selector: p.field_selector,
-                field_masks: p.field_masks,
-            }
-        }
-        "list_resources_all" => {
-            let p: ListAllPayload = decode(operation, payload)?;
-            HostRequest::KubernetesListResourceAll {
-                api_version: p.api_version,
-                kind: p.kind,
-                label_selector: p.label_selector,
-                field_selector: p.field_selector,
-                field_masks: p.field_masks,
-            }
-        }
-        "can_i" => {
-            let p: CanIPayload = decode(operation, payload)?;
-            HostRequest::KubernetesCanI {
-                subject_access_review: p.subject_access_review,
-                disable_cache: p.disable_cache,
-            }
-        }
+    let variant = match operation {
+        "get_resource" => "KubernetesGetResource",
+        "list_resources_by_namespace" => "KubernetesListResourceNamespace",
+        "list_resources_all" => "KubernetesListResourceAll",
+        "can_i" => "KubernetesCanI",
         _ => return Err(format!("unknown operation: {operation}")),
-    })
+    };
+    let undecodable =
+        |e: serde_json::Error| format!("cannot decode the kubernetes/{operation} request: {e}");
+    let fields: serde_json::Value = serde_json::from_slice(payload).map_err(undecodable)?;
+    serde_json::from_value(serde_json::json!({ variant: fields })).map_err(undecodable)
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub enum HostRequest {
         name: String,
         #[serde(default)]
         namespace: Option<String>,
+        #[serde(default)]
         disable_cache: bool,
         /// Older recordings have no `field_masks`: absent means `None`.
         #[serde(default)]
@@ -73,6 +74,7 @@ pub enum HostRequest {
         /// SDK sends every optional field while a hand-written session would
         /// rather leave them out.
         subject_access_review: serde_json::Value,
+        #[serde(default)]
         disable_cache: bool,
     },
 }
