@@ -18,7 +18,6 @@ use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
 
-
 use crate::session::{Exchange, ExchangeResponse, HostRequest, ReplaySession};
 
 /// Text policy-evaluator puts before every failed callback answer.
