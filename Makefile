@@ -15,7 +15,7 @@ WASM_OPT_FLAGS := -Oz --strip-debug --strip-producers \
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
 export POLICY_HOST_CACHE_DIR ?= $(CURDIR)/target/wasmtime-cache
 
-.PHONY: all demo test fmt fmt-check lint unit-tests e2e-tests e2e-kwctl clean wasm-target wasm-opt host
+.PHONY: all demo stress test fmt fmt-check lint unit-tests e2e-tests e2e-kwctl clean wasm-target wasm-opt host
 
 all: annotated-policy.wasm
 
@@ -72,6 +72,10 @@ e2e-kwctl: annotated-policy.wasm
 	@command -v kwctl >/dev/null || { echo "kwctl is not on PATH: install kwctl to run the e2e cases through it" >&2; exit 2; }
 	POLICY_HOST_CMD=kwctl POLICY_MODULE=$(CURDIR)/annotated-policy.wasm \
 	  $(CARGO) test --locked --profile $(HOST_PROFILE) -p policy-host --test cases
+
+# 10 000 evaluations in one host process, resident memory reported as it goes.
+stress: annotated-policy.wasm
+	$(CARGO) run --locked --profile $(HOST_PROFILE) -p policy-host --example stress -- annotated-policy.wasm 10000
 
 test: fmt-check lint unit-tests e2e-tests
 
