@@ -50,6 +50,14 @@ demo: annotated-policy.wasm
 	@$(HOST) demo --settings-path examples/settings.yml --requests examples/requests \
 	  --sessions examples/sessions annotated-policy.wasm
 
+# Kubewarden's release action regenerates the Artifact Hub package with kwctl and
+# checks it is unchanged; tests/distribution.rs keeps the committed file consistent.
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml Cargo.toml
+	@command -v kwctl >/dev/null || { echo "kwctl is not on PATH: it generates artifacthub-pkg.yml (tests/distribution.rs checks the committed one)" >&2; exit 2; }
+	kwctl scaffold artifacthub --metadata-path policy-metadata.yml --version $(VERSION) \
+	  --questions-path questions-ui.yml --output artifacthub-pkg.yml
+
 fmt:
 	$(CARGO) fmt --all
 
