@@ -15,7 +15,7 @@ WASM_OPT_FLAGS := -Oz --strip-debug --strip-producers \
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
 export POLICY_HOST_CACHE_DIR ?= $(CURDIR)/target/wasmtime-cache
 
-.PHONY: all demo stress test fmt fmt-check lint unit-tests e2e-tests e2e-kwctl clean wasm-target wasm-opt host
+.PHONY: all demo stress fuzz test fmt fmt-check lint unit-tests e2e-tests e2e-kwctl clean wasm-target wasm-opt host
 
 all: annotated-policy.wasm
 
@@ -80,6 +80,20 @@ e2e-kwctl: annotated-policy.wasm
 	@command -v kwctl >/dev/null || { echo "kwctl is not on PATH: install kwctl to run the e2e cases through it" >&2; exit 2; }
 	POLICY_HOST_CMD=kwctl POLICY_MODULE=$(CURDIR)/annotated-policy.wasm \
 	  $(CARGO) test --locked --profile $(HOST_PROFILE) -p policy-host --test cases
+
+# Fuzzing: nightly + cargo-fuzz, each target for FUZZ_SECONDS seconds with debug
+# assertions. New inputs go to fuzz/target/corpus (ignored); fuzz/corpus holds the seeds.
+# Plain `cargo`: `+nightly` only works through rustup's cargo.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := validate_bytes validate_json validate_statefulset validate_settings
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@cd fuzz && for target in $(FUZZ_TARGETS); do \
+	  mkdir -p target/corpus/$$target && \
+	  cargo +nightly fuzz run $$target target/corpus/$$target corpus/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 || exit 1; \
+	done
 
 # 10 000 evaluations in one host process, resident memory reported as it goes.
 stress: annotated-policy.wasm
