@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod defaults;
 pub mod quantity;
 pub mod request;
+pub mod scan;
 pub mod settings;
 pub mod statefulset;
 pub mod verdict;

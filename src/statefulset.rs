@@ -12,6 +12,8 @@ use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
+use crate::quantity::Quantity;
+
 /// The beta annotation that, on a claim, wins over `spec.storageClassName`.
 pub const BETA_STORAGE_CLASS_ANNOTATION: &str = "volume.beta.kubernetes.io/storage-class";
 
@@ -128,21 +130,45 @@ pub struct ClaimResources {
 /// A quantity as written in the object: Kubernetes accepts a JSON string or number.
 /// It is parsed by the check that compares it, so that a malformed value is a
 /// violation with a message, not a decoding failure.
+///
+/// A number keeps its exact text (`1.0000000000000001` is not `1`), and is
+/// refused unless a JSON parser that reads numbers as doubles keeps its value:
+/// the defaulted object is judged from such a parse, and policy-server diffs
+/// it from one, so both views must see the same quantity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuantityText(pub String);
 
 impl<'de> Deserialize<'de> for QuantityText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged, expecting = "a quantity (string or number)")]
-        enum Text {
-            String(String),
-            Number(serde_json::Number),
+        use serde::de::{Error, Unexpected};
+        const EXPECTED: &str = "a quantity (string or number)";
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        if text.starts_with('"') {
+            return serde_json::from_str(text)
+                .map(QuantityText)
+                .map_err(D::Error::custom);
         }
-        Ok(QuantityText(match Text::deserialize(deserializer)? {
-            Text::String(s) => s,
-            Text::Number(n) => n.to_string(),
-        }))
+        let unexpected = match text.as_bytes().first() {
+            Some(b'-' | b'0'..=b'9') => {
+                let held = serde_json::from_str::<serde_json::Number>(text)
+                    .ok()
+                    .map(|n| n.to_string());
+                let exact = held.as_deref().and_then(|h| Quantity::parse(h).ok());
+                return match (Quantity::parse(text).ok(), exact) {
+                    (Some(value), Some(held)) if value == held => Ok(QuantityText(text.into())),
+                    _ => Err(D::Error::custom(format!(
+                        "the JSON number {} is not held exactly by a JSON parser; write the quantity as a string",
+                        crate::checks::quote(text)
+                    ))),
+                };
+            }
+            Some(b't' | b'f') => Unexpected::Bool(text == "true"),
+            Some(b'n') => Unexpected::Unit,
+            Some(b'[') => Unexpected::Seq,
+            _ => Unexpected::Map,
+        };
+        Err(D::Error::invalid_type(unexpected, &EXPECTED))
     }
 }
 
@@ -287,7 +313,19 @@ impl std::fmt::Display for DecodeError {
 }
 
 /// Decodes the fields the checks read from a JSON text, naming the field on error.
+///
+/// A text with a duplicate key in any object is refused: parsers disagree on
+/// which value counts (serde keeps the last scalar, Go's encoding/json merges
+/// duplicate objects), so the policy would risk judging another value than the
+/// one Kubernetes stores. The API server never sends one: it re-encodes objects.
 pub fn decode<'de, T: Deserialize<'de>>(json: &'de str) -> Result<T, DecodeError> {
+    unique_keys(json)?;
+    decode_unique_keys(json)
+}
+
+/// [`decode`] for a text already known to hold no key twice (a part of a
+/// payload that `scan::plainly_unique` accepted).
+pub fn decode_unique_keys<'de, T: Deserialize<'de>>(json: &'de str) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize(&mut de)
         .map(|Whole(object)| object)
@@ -307,4 +345,252 @@ pub fn decode_value<'de, T: Deserialize<'de>>(
             field: e.path().to_string(),
             reason: e.inner().to_string(),
         })
+}
+
+/// Refuses a JSON text in which some object holds a key twice, naming where.
+fn unique_keys(json: &str) -> Result<(), DecodeError> {
+    // Nearly every text is plain JSON without duplicates: a byte scan says so
+    // without building anything. Whatever it is not sure about (a duplicate,
+    // an escaped key, a number that might not parse, a syntax error) goes to
+    // the exact walk below, which words the refusal.
+    if crate::scan::plainly_unique(json.as_bytes()) {
+        return Ok(());
+    }
+    walk_unique_keys(json)
+}
+
+/// The exact check: serde_json reads every value, so its errors name their place.
+fn walk_unique_keys(json: &str) -> Result<(), DecodeError> {
+    let found = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(json);
+    let walk = UniqueKeys {
+        at: &Place::Root,
+        found: &found,
+    };
+    match serde::de::DeserializeSeed::deserialize(walk, &mut de) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(found.into_inner().unwrap_or_else(|| DecodeError {
+            field: ".".into(),
+            reason: e.to_string(),
+        })),
+    }
+}
+
+/// Where a value sits, built only when a duplicate is reported.
+enum Place<'a> {
+    Root,
+    Key(&'a Place<'a>, &'a str),
+    Index(&'a Place<'a>, usize),
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Root => f.write_str("."),
+            Place::Key(Place::Root, key) => f.write_str(key),
+            Place::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Place::Index(Place::Root, i) => write!(f, "[{i}]"),
+            Place::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+struct UniqueKeys<'a> {
+    at: &'a Place<'a>,
+    found: &'a std::cell::RefCell<Option<DecodeError>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl UniqueKeys<'_> {
+    /// Names the innermost place of an error (a number out of range, say).
+    fn report<E: std::fmt::Display>(&self, at: &Place, error: E) -> E {
+        let mut found = self.found.borrow_mut();
+        if found.is_none() {
+            *found = Some(DecodeError {
+                field: at.to_string(),
+                reason: error.to_string(),
+            });
+        }
+        error
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        loop {
+            let at = Place::Index(self.at, i);
+            let item = UniqueKeys {
+                at: &at,
+                found: self.found,
+            };
+            match seq.next_element_seed(item) {
+                Ok(Some(())) => i += 1,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.report(&at, e)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if seen.contains(&key) {
+                let error = DecodeError {
+                    field: self.at.to_string(),
+                    reason: format!(
+                        "duplicate key {}: each key may appear once in an object",
+                        crate::checks::quote(&key)
+                    ),
+                };
+                let message = error.to_string();
+                *self.found.borrow_mut() = Some(error);
+                return Err(serde::de::Error::custom(message));
+            }
+            let at = Place::Key(self.at, &key);
+            let value = UniqueKeys {
+                at: &at,
+                found: self.found,
+            };
+            if let Err(e) = map.next_value_seed(value) {
+                return Err(self.report(&at, e));
+            }
+            seen.insert(key);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::walk_unique_keys;
+    use crate::scan::plainly_unique;
+
+    /// The scan may only accept what the exact walk accepts.
+    fn agrees(text: &str) -> bool {
+        let fast = plainly_unique(text.as_bytes());
+        assert!(
+            !fast || walk_unique_keys(text).is_ok(),
+            "the scan accepted what the walk refuses: {text}"
+        );
+        fast
+    }
+
+    #[test]
+    fn plain_texts_are_accepted_by_the_scan() {
+        for text in [
+            r#"{"a":1,"b":[true,false,null,{"c":"d"}],"e":{},"f":[]}"#,
+            r#" { "a" : -0.5 , "b" : [ 1 , 2 ] , "c" : "x\"y\n\u00e9\/" } "#,
+            r#"{"a":{"b":{"a":1}},"b":{"a":2}}"#,
+            r#""top""#,
+            "12",
+            r#"{"a":1} trailing, as serde_json's walk ignores it"#,
+            r#"{"é":"ü","e":"\u0301"}"#,
+            r#"{"k:{\"name\":\"a\"}":{},"k:{\"name\":\"b\"}":{},"a\tb":1,"a\/":2,"a\\/":3}"#,
+        ] {
+            assert!(agrees(text), "{text}");
+        }
+        let many: Vec<String> = (0..100).map(|i| format!("\"k{i}\":{i}")).collect();
+        assert!(agrees(&format!("{{{}}}", many.join(","))));
+    }
+
+    #[test]
+    fn the_scan_leaves_doubts_to_the_walk() {
+        for text in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"x":{"a":1,"b":2,"a":3}}"#,
+            r#"{"a\u0062":1,"ab":2}"#,
+            r#"{"a\u0062":1}"#,
+            r#"{"k:{\"n\":1}":1,"k:{\"n\":1}":2}"#,
+            r#"{"a\/":1,"a/":2}"#,
+            r#"{"a\tb":1,"a	b":2}"#,
+            r#"{"a":1e400}"#,
+            r#"{"a":1E2}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":-}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\u+123"}"#,
+            r#"{"a":"\x"}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{"a":[1,]}"#,
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":nullx}"#,
+            r#"{"a":1"#,
+            r#"[{"a":1},{"b":2,"b":3}]"#,
+            "",
+            &format!("{}1{}", "[".repeat(100), "]".repeat(100)),
+            &format!("{{\"a\":{}}}", "9".repeat(400)),
+        ] {
+            assert!(!agrees(text), "{text}");
+        }
+        let many: Vec<String> = (0..40).map(|i| format!("\"k{}\":{i}", i % 39)).collect();
+        assert!(!agrees(&format!("{{{}}}", many.join(","))));
+    }
+
+    #[test]
+    fn the_scan_agrees_with_the_walk_on_every_request_of_the_repository() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for dir in ["e2e/requests", "examples/requests"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                    continue;
+                };
+                let compact = serde_json::from_str::<serde_json::Value>(&text)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                for text in [text, compact] {
+                    let fast = agrees(&text);
+                    let exact = walk_unique_keys(&text).is_ok();
+                    // Only a refused text (a duplicate key) may be left to the walk.
+                    assert_eq!(fast, exact, "{}", entry.path().display());
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 20);
+    }
 }
