@@ -15,7 +15,7 @@ WASM_OPT_FLAGS := -Oz --strip-debug --strip-producers \
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
 export POLICY_HOST_CACHE_DIR ?= $(CURDIR)/target/wasmtime-cache
 
-.PHONY: all demo stress fuzz test fmt fmt-check lint unit-tests e2e-tests e2e-kwctl clean wasm-target wasm-opt host
+.PHONY: all demo stress fuzz bench budgets test fmt fmt-check lint unit-tests e2e-tests e2e-kwctl clean wasm-target wasm-opt host
 
 all: annotated-policy.wasm
 
@@ -99,7 +99,19 @@ fuzz:
 stress: annotated-policy.wasm
 	$(CARGO) run --locked --profile $(HOST_PROFILE) -p policy-host --example stress -- annotated-policy.wasm 10000
 
-test: fmt-check lint unit-tests e2e-tests
+# Sizes, fresh-instance evaluation times (median/p99 over 1000) and host calls, against a
+# decode-only baseline module built from the same SDK; the last line is `ratio-to-baseline: X.XX`.
+bench: annotated-policy.wasm | wasm-target wasm-opt
+	$(CARGO) run --locked --profile $(HOST_PROFILE) -p policy-bench -- \
+	  --optimized policy-optimized.wasm --annotated annotated-policy.wasm \
+	  --wasm-opt-flags "$(WASM_OPT_FLAGS)"
+
+# The deterministic budgets: module size and host calls per StatefulSet.
+budgets: annotated-policy.wasm
+	POLICY_MODULE=$(CURDIR)/annotated-policy.wasm \
+	  $(CARGO) test --locked --profile $(HOST_PROFILE) -p policy-bench --test budgets
+
+test: fmt-check lint unit-tests e2e-tests budgets
 
 clean:
 	$(CARGO) clean
