@@ -55,3 +55,26 @@ pub fn settings_verdict(payload: &[u8]) -> SettingsValidationResponse {
         },
     }
 }
+
+/// Shared by the unit tests that compare a fast path with the exact one.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::PathBuf;
+
+    /// Every request file of the repository (e2e cases and examples), as text.
+    pub fn repository_requests() -> Vec<(PathBuf, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut requests = Vec::new();
+        for dir in ["e2e/requests", "examples/requests"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                    requests.push((entry.path(), text));
+                }
+            }
+        }
+        requests
+    }
+}

@@ -569,26 +569,17 @@ mod tests {
 
     #[test]
     fn the_scan_agrees_with_the_walk_on_every_request_of_the_repository() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut checked = 0;
-        for dir in ["e2e/requests", "examples/requests"] {
-            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let Ok(text) = std::fs::read_to_string(entry.path()) else {
-                    continue;
-                };
-                let compact = serde_json::from_str::<serde_json::Value>(&text)
-                    .map(|v| v.to_string())
-                    .unwrap_or_default();
-                for text in [text, compact] {
-                    let fast = agrees(&text);
-                    let exact = walk_unique_keys(&text).is_ok();
-                    // Only a refused text (a duplicate key) may be left to the walk.
-                    assert_eq!(fast, exact, "{}", entry.path().display());
-                    checked += 1;
-                }
+        for (path, text) in crate::test_support::repository_requests() {
+            let compact = serde_json::from_str::<serde_json::Value>(&text)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            for text in [text, compact] {
+                let fast = agrees(&text);
+                let exact = walk_unique_keys(&text).is_ok();
+                // Only a refused text (a duplicate key) may be left to the walk.
+                assert_eq!(fast, exact, "{}", path.display());
+                checked += 1;
             }
         }
         assert!(checked > 20);
