@@ -12,7 +12,6 @@
 //! - [`request`] / [`response`]: AdmissionRequest in, AdmissionResponse out.
 //! - [`metadata`]: the `io.kubewarden.metadata` custom section and `annotate`.
 //! - [`demo`]: `policy-host demo`, the example requests printed for a person.
-//! - [`oci`]: OCI registries: `push`, `pull` and `registry://` modules.
 //! - [`cases`]: the data-driven e2e cases (`e2e/cases/*.yml`) and their runner.
 
 pub mod callbacks;
@@ -20,7 +19,6 @@ pub mod cases;
 pub mod demo;
 pub mod host;
 pub mod metadata;
-pub mod oci;
 pub mod request;
 pub mod response;
 pub mod session;

@@ -1,5 +1,5 @@
-//! `policy-host` command line: `run`, `annotate`, `inspect`, `push` and
-//! `pull`, with the flags of the matching kwctl commands.
+//! `policy-host` command line: `run`, `annotate`, `inspect` and `demo`, with
+//! the flags of the matching kwctl commands.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,6 @@ use policy_host::demo;
 use policy_host::metadata::{
     annotate, read_metadata_json, AnnotateInput, PolicyMetadata, ANNOTATION_KWCTL_VERSION,
 };
-use policy_host::oci::{self, PushOptions, Reference, Sources};
 use policy_host::{
     settings_object, AdmissionRequest, ContextAwareResource, Evaluator, EvaluatorOptions,
     ReplaySession, CACHE_DIR_ENV, HOST_CALLS_STDERR_PREFIX, REPLAY_PROBLEM_STDERR_PREFIX,
@@ -39,10 +38,6 @@ enum Command {
     Annotate(AnnotateArgs),
     /// Evaluate every example request of a folder and print the verdicts for a person.
     Demo(DemoArgs),
-    /// Push a policy to an OCI registry, like `kwctl push`; prints the immutable reference.
-    Push(PushArgs),
-    /// Pull a policy from an OCI registry into a file, like `kwctl pull -o`.
-    Pull(PullArgs),
     /// Print the metadata embedded in a module.
     Inspect {
         /// The policy module (.wasm).
@@ -76,70 +71,8 @@ struct RunArgs {
     /// Print the policy's log events on stderr (also enabled by RUST_LOG).
     #[arg(short = 'v', long)]
     verbose: bool,
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// The policy module: a .wasm file or registry://HOST[:PORT]/REPOSITORY[:TAG].
-    module: PathBuf,
-}
-
-/// How to reach a registry (for `registry://` modules).
-#[derive(Args)]
-struct RegistryArgs {
-    /// YAML file holding source information (insecure_sources, source_authorities), as kwctl and policy-server read it.
-    #[arg(long, value_name = "PATH")]
-    sources_path: Option<PathBuf>,
-    /// Treat the reference's registry as insecure, as if listed in insecure_sources: HTTPS without certificate verification, then plain HTTP (policy-host extra).
-    #[arg(long)]
-    insecure: bool,
-}
-
-impl RegistryArgs {
-    fn sources(&self, reference: &Reference) -> Result<Sources> {
-        let mut sources = match &self.sources_path {
-            Some(path) => Sources::from_path(path)?,
-            None => Sources::default(),
-        };
-        if self.insecure {
-            sources.add_insecure(&reference.registry);
-        }
-        Ok(sources)
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum PushOutput {
-    Text,
-    Json,
-}
-
-#[derive(Args)]
-struct PushArgs {
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// Push also a policy that is not annotated.
-    #[arg(short = 'f', long)]
-    force: bool,
-    /// Output format: `Policy successfully pushed: REF` or `{"immutable_ref": REF}`.
-    #[arg(short = 'o', long, value_enum, default_value_t = PushOutput::Text)]
-    output: PushOutput,
-    /// Value of the org.opencontainers.image.source annotation (default: the metadata's io.kubewarden.policy.source; policy-host extra).
-    #[arg(long, value_name = "URL")]
-    source: Option<String>,
     /// The policy module (.wasm).
-    policy: PathBuf,
-    /// Destination: registry://HOST[:PORT]/REPOSITORY[:TAG] (the registry:// prefix is optional).
-    uri: String,
-}
-
-#[derive(Args)]
-struct PullArgs {
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// Where to write the module.
-    #[arg(short = 'o', long)]
-    output_path: PathBuf,
-    /// Policy reference: registry://HOST[:PORT]/REPOSITORY[:TAG|@DIGEST] (the registry:// prefix is optional).
-    uri: String,
+    module: PathBuf,
 }
 
 #[derive(Args)]
@@ -153,9 +86,7 @@ struct DemoArgs {
     /// Folder of replay sessions, one per request file of the same name (*.yml).
     #[arg(long)]
     sessions: PathBuf,
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// The policy module (.wasm file or registry:// reference), annotated so that its look-ups are granted.
+    /// The policy module (.wasm), annotated so that its look-ups are granted.
     module: PathBuf,
 }
 
@@ -208,20 +139,6 @@ fn read_module(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read module {}", path.display()))
 }
 
-/// A module from a file, or pulled into memory for a `registry://` reference
-/// (what kwctl run accepts).
-fn load_module(module: &Path, registry: &RegistryArgs) -> Result<Vec<u8>> {
-    match module.to_str().filter(|m| oci::is_registry_uri(m)) {
-        Some(uri) => {
-            let reference = Reference::parse(uri)?;
-            let pulled = oci::pull_policy(&reference, &registry.sources(&reference)?)
-                .with_context(|| format!("cannot pull {uri}"))?;
-            Ok(pulled.module)
-        }
-        None => read_module(module),
-    }
-}
-
 /// Settings the way kwctl reads them: `--settings-path` as YAML (a superset
 /// of JSON), `--settings-json` as JSON, none as `{}`.
 fn read_settings(args: &RunArgs) -> Result<Value> {
@@ -246,7 +163,7 @@ fn run(args: RunArgs) -> Result<()> {
         .as_deref()
         .map(ReplaySession::from_path)
         .transpose()?;
-    let module = load_module(&args.module, &args.registry)?;
+    let module = read_module(&args.module)?;
     let evaluator = Evaluator::new(
         &module,
         EvaluatorOptions {
@@ -295,7 +212,7 @@ fn run_demo(args: DemoArgs) -> Result<()> {
         )
         .with_context(|| format!("cannot parse {}", args.settings_path.display()))?,
     )?;
-    let module = load_module(&args.module, &args.registry)?;
+    let module = read_module(&args.module)?;
     let evaluator = Evaluator::new(
         &module,
         EvaluatorOptions {
@@ -375,57 +292,6 @@ fn run_annotate(args: AnnotateArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_push(args: PushArgs) -> Result<()> {
-    let module = read_module(&args.policy)?;
-    let reference = Reference::parse(&args.uri)?;
-    let metadata = policy_host::metadata::read_metadata(&module)?;
-    let dropped =
-        oci::multi_line_annotations(metadata.as_ref().and_then(|m| m.annotations.as_ref()));
-    if !dropped.is_empty() {
-        eprintln!(
-            "policy-host: multi-line annotations are left out of the OCI manifest: {}",
-            dropped.join(", ")
-        );
-    }
-    if metadata.is_none() && args.force {
-        eprintln!("Warning: pushing a non-annotated policy!");
-    }
-    let pushed = oci::push_policy(
-        &module,
-        &reference,
-        &args.registry.sources(&reference)?,
-        PushOptions {
-            force: args.force,
-            source: args.source.as_deref(),
-        },
-    )
-    .with_context(|| format!("could not push policy to {reference}"))?;
-    match args.output {
-        PushOutput::Text => print_line(&format!(
-            "Policy successfully pushed: {}",
-            pushed.immutable_ref
-        )),
-        PushOutput::Json => {
-            print_line(&serde_json::json!({"immutable_ref": pushed.immutable_ref}).to_string())
-        }
-    }
-}
-
-fn run_pull(args: PullArgs) -> Result<()> {
-    let reference = Reference::parse(&args.uri)?;
-    let pulled = oci::pull_policy(&reference, &args.registry.sources(&reference)?)
-        .with_context(|| format!("could not pull policy {reference}"))?;
-    std::fs::write(&args.output_path, &pulled.module)
-        .with_context(|| format!("cannot write {}", args.output_path.display()))?;
-    eprintln!(
-        "policy-host: pulled {} ({} bytes) into {}",
-        reference.immutable(&pulled.manifest_digest),
-        pulled.module.len(),
-        args.output_path.display()
-    );
-    Ok(())
-}
-
 fn run_inspect(module_path: &Path) -> Result<()> {
     let module = read_module(module_path)?;
     let metadata = read_metadata_json(&module)?.ok_or_else(|| {
@@ -443,8 +309,6 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Annotate(args) => run_annotate(args),
         Command::Demo(args) => run_demo(args),
-        Command::Push(args) => run_push(args),
-        Command::Pull(args) => run_pull(args),
         Command::Inspect { module } => run_inspect(&module),
     };
     match outcome {
