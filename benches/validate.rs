@@ -96,7 +96,7 @@ fn validate_path(c: &mut Criterion) {
                     let mut cluster = FakeCluster {
                         storage_classes: storage_classes(),
                     };
-                    b.iter(|| evaluate(std::hint::black_box(payload), &mut cluster));
+                    b.iter(|| evaluate(std::hint::black_box(payload), &mut cluster).to_json());
                 },
             );
         }

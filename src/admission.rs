@@ -1,18 +1,19 @@
 //! The admission flow, top to bottom: decode, mutate, check, respond.
 
-use kubewarden_policy_sdk::response::ValidationResponse;
-
-use crate::checks::{self, quote, services_in_use, Action, CheckId, Violation};
+use crate::checks::{self, services_in_use};
 use crate::cluster::{Cluster, ClusterFacts};
 use crate::defaults;
+use crate::json;
 use crate::request::{present, AdmissionRequest, ValidatePayload};
 use crate::settings::Settings;
-use crate::statefulset::{self, StatefulSet, StatefulSetSpec};
-use crate::verdict::{self, Verdict};
+use crate::splice;
+use crate::statefulset::StatefulSet;
+use crate::verdict::{self, Response, Verdict};
+use crate::violation::{quote, CheckId, Violation};
 
 /// Evaluates one `validate` payload. Every outcome is a verdict: bad input is
 /// refused with code 400, never a guest error (which policy-server turns into a 500).
-pub fn evaluate(payload: &[u8], cluster: &mut dyn Cluster) -> ValidationResponse {
+pub fn evaluate(payload: &[u8], cluster: &mut dyn Cluster) -> Response {
     let payload = match ValidatePayload::parse(payload) {
         Ok(payload) => payload,
         Err(e) => {
@@ -59,7 +60,7 @@ fn judge_statefulset(
     create: bool,
     settings: &Settings,
     cluster: &mut dyn Cluster,
-) -> ValidationResponse {
+) -> Response {
     // Decode
     let Some(raw) = present(request.object) else {
         return verdict::bad_request("the admission request has no object".into());
@@ -70,29 +71,18 @@ fn judge_statefulset(
     };
     let subject = subject(&sts);
 
-    // Mutate: defaults on CREATE only; the checks then judge the mutated object.
+    // Mutate (CREATE only): the plan sets the defaults in the view the checks
+    // judge, and the same edits are spliced into the object's text.
     let mut mutated_object = None;
-    // Reading the whole object as JSON is the costliest step of an evaluation:
-    // it is skipped when no default can apply.
-    if create
-        && settings.defaults.any()
-        && !defaults::opted_out(&sts.metadata.annotations)
-        && defaults::may_change(&sts, &settings.defaults)
-    {
-        let mut object: serde_json::Value = match serde_json::from_str(raw) {
-            Ok(object) => object,
-            Err(e) => return verdict::bad_request(format!("{subject} does not decode: {e}")),
-        };
-        if defaults::apply(&mut object, &settings.defaults) {
-            match defaulted_spec(&object, &mut sts.spec) {
-                Ok(spec) => sts.spec = spec,
+    if create && settings.defaults.any() && !defaults::opted_out(&sts.metadata.annotations) {
+        let edits = defaults::plan(&mut sts, &settings.defaults);
+        if !edits.is_empty() {
+            match splice::apply(raw, &edits) {
+                Ok(text) => mutated_object = Some(text),
                 Err(e) => {
-                    return verdict::bad_request(format!(
-                        "{subject} does not decode after defaulting: spec.{e}"
-                    ))
+                    return verdict::bad_request(format!("{subject} cannot be defaulted: {e}"))
                 }
             }
-            mutated_object = Some(object);
         }
     }
 
@@ -108,39 +98,13 @@ fn judge_statefulset(
     Verdict::from_violations(violations, &previous, settings).respond(&subject, mutated_object)
 }
 
-/// The view of the defaulted object's spec. Defaults write only under `spec`
-/// (an object, or nothing changes) and never in its pod template: the rest of
-/// the view stands, and the spec is read again from its text without the
-/// template, which is the bulk of a large object; the template's view moves
-/// over from `before`. (The decoder for text is in the module anyway; one for
-/// `serde_json::Value` would add a tenth to its size.)
-fn defaulted_spec(
-    object: &serde_json::Value,
-    before: &mut StatefulSetSpec,
-) -> Result<StatefulSetSpec, statefulset::DecodeError> {
-    let spec: serde_json::Map<String, serde_json::Value> = object
-        .get("spec")
-        .and_then(serde_json::Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter(|(key, _)| *key != "template")
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    let spec = serde_json::Value::Object(spec).to_string();
-    let spec = statefulset::decode_unique_keys::<StatefulSetSpec>(&spec)?;
-    Ok(StatefulSetSpec {
-        template: std::mem::take(&mut before.template),
-        ..spec
-    })
-}
-
 /// `service-in-use`: a Service DELETE that would take the DNS names of live sets.
 fn service_delete(
     request: &AdmissionRequest,
     settings: &Settings,
     cluster: &mut dyn Cluster,
-) -> ValidationResponse {
-    if settings.action(CheckId::ServiceInUse) == Action::Off {
+) -> Response {
+    if !settings.runs(CheckId::ServiceInUse) {
         return verdict::accept(Vec::new());
     }
     let namespace = request.namespace.as_deref().unwrap_or_default();
@@ -166,12 +130,7 @@ fn service_delete(
 }
 
 fn decode(raw: &str, request: &AdmissionRequest) -> Result<StatefulSet, String> {
-    let decoded = if request.keys_checked {
-        statefulset::decode_unique_keys::<StatefulSet>(raw)
-    } else {
-        statefulset::decode::<StatefulSet>(raw)
-    };
-    decoded
+    json::decode::<StatefulSet>(raw)
         .map(|sts| with_namespace(sts, request))
         .map_err(
             |e| match request.name.as_deref().filter(|n| !n.is_empty()) {
@@ -197,55 +156,4 @@ fn subject(sts: &StatefulSet) -> String {
         "StatefulSet {}/{}",
         sts.metadata.namespace, sts.metadata.name
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::defaulted_spec;
-    use crate::defaults;
-    use crate::settings::Settings;
-    use crate::statefulset::{decode, decode_value, StatefulSet};
-
-    /// Reading the defaulted spec from its text gives the view that reading
-    /// the whole defaulted object would.
-    #[test]
-    fn the_defaulted_spec_reads_as_the_whole_defaulted_object() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let settings = Settings::from_json(
-            br#"{"defaults": {"podManagementPolicy": "Parallel", "partition": 1,
-                "storageClassName": "standard",
-                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Delete"}}}"#,
-        )
-        .expect("settings");
-        let mut defaulted = 0;
-        for dir in ["e2e/requests", "examples/requests"] {
-            for entry in std::fs::read_dir(root.join(dir)).expect(dir).flatten() {
-                let text = std::fs::read_to_string(entry.path()).expect("a request");
-                let Ok(request) = serde_json::from_str::<serde_json::Value>(&text) else {
-                    continue;
-                };
-                let request = request.get("request").unwrap_or(&request);
-                let Some(object) = request.get("object").filter(|o| o.is_object()) else {
-                    continue;
-                };
-                let Ok(mut sts) = decode::<StatefulSet>(&object.to_string()) else {
-                    continue;
-                };
-                let mut mutated = object.clone();
-                if !defaults::apply(&mut mutated, &settings.defaults) {
-                    continue;
-                }
-                let whole: StatefulSet = decode_value(&mutated).expect("the whole object");
-                let spec = defaulted_spec(&mutated, &mut sts.spec).expect("the spec");
-                assert_eq!(
-                    format!("{spec:?}"),
-                    format!("{:?}", whole.spec),
-                    "{}",
-                    entry.path().display()
-                );
-                defaulted += 1;
-            }
-        }
-        assert!(defaulted > 10, "{defaulted}");
-    }
 }

@@ -16,9 +16,11 @@ use kubewarden_policy_sdk::host_capabilities::kubernetes::{
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use crate::checks::{is_dns1123_label, Action, CheckId};
+use crate::json;
+use crate::names::is_dns1123_label;
 use crate::settings::Settings;
-use crate::statefulset::{self, StatefulSet};
+use crate::statefulset::StatefulSet;
+use crate::violation::CheckId;
 
 /// Why a look-up gave no answer. Not-found is not an error: it is `Ok(None)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,20 +117,16 @@ impl ClusterFacts {
         settings: &Settings,
         cluster: &mut dyn Cluster,
     ) -> ClusterFacts {
-        let enabled = |check: CheckId, flag: bool| flag && settings.action(check) != Action::Off;
-        let names = &settings.service_name;
-        let wants_service = enabled(CheckId::ServiceExists, names.must_exist)
-            || enabled(CheckId::ServiceHeadless, names.must_be_headless)
-            || enabled(CheckId::ServiceSelectsPods, names.must_select_pods);
-        let storage = &settings.storage;
+        let wants_service = [
+            CheckId::ServiceExists,
+            CheckId::ServiceHeadless,
+            CheckId::ServiceSelectsPods,
+        ]
+        .into_iter()
+        .any(|check| settings.runs(check));
         let wants_classes = !sts.spec.volume_claim_templates.is_empty()
-            && (enabled(
-                CheckId::StorageClassExists,
-                storage.storage_class_must_exist,
-            ) || enabled(
-                CheckId::StorageClassExpandable,
-                storage.require_volume_expansion,
-            ));
+            && (settings.runs(CheckId::StorageClassExists)
+                || settings.runs(CheckId::StorageClassExpandable));
 
         let mut facts = ClusterFacts::default();
         if let Some(name) = sts.spec.service_name.as_deref() {
@@ -224,7 +222,7 @@ fn decode_answer<T: serde::de::DeserializeOwned>(
 ) -> Result<T, LookupError> {
     let text = std::str::from_utf8(payload)
         .map_err(|_| LookupError(format!("the host answered a {what} that is not UTF-8")))?;
-    statefulset::decode(text).map_err(|e| {
+    json::decode(text).map_err(|e| {
         LookupError(format!(
             "the host answered a {what} that does not decode: {e}"
         ))

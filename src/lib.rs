@@ -5,16 +5,25 @@
 //! The waPC entry points below are thin: the admission flow is in
 //! [`admission::evaluate`], the settings in [`settings`], the checks in [`checks`].
 
-pub mod admission;
-pub mod checks;
-pub mod cluster;
-pub mod defaults;
+// From the leaves up: each module uses only those listed before it.
+pub mod json;
+pub mod names;
 pub mod quantity;
+pub mod splice;
+pub mod violation;
+
 pub mod request;
-pub mod scan;
-pub mod settings;
 pub mod statefulset;
+
+pub mod settings;
+
+pub mod cluster;
+
+pub mod checks;
+pub mod defaults;
 pub mod verdict;
+
+pub mod admission;
 
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use wapc_guest::prelude::*;
@@ -34,7 +43,7 @@ pub extern "C" fn wapc_init() {
 
 fn validate(payload: &[u8]) -> CallResult {
     let response = admission::evaluate(payload, &mut HostCluster);
-    Ok(serde_json::to_vec(&response)?)
+    Ok(response.to_json()?)
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {
@@ -53,28 +62,5 @@ pub fn settings_verdict(payload: &[u8]) -> SettingsValidationResponse {
             valid: false,
             message: Some(message),
         },
-    }
-}
-
-/// Shared by the unit tests that compare a fast path with the exact one.
-#[cfg(test)]
-pub(crate) mod test_support {
-    use std::path::PathBuf;
-
-    /// Every request file of the repository (e2e cases and examples), as text.
-    pub fn repository_requests() -> Vec<(PathBuf, String)> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut requests = Vec::new();
-        for dir in ["e2e/requests", "examples/requests"] {
-            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                if let Ok(text) = std::fs::read_to_string(entry.path()) {
-                    requests.push((entry.path(), text));
-                }
-            }
-        }
-        requests
     }
 }

@@ -7,9 +7,9 @@
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 
-use crate::checks::{quoted_list, Action, CheckId};
+use crate::json::{object, optional_object, Whole};
 use crate::quantity::Quantity;
-use crate::statefulset::{object, optional_object, Whole};
+use crate::violation::{quote, quoted_list, Action, CheckId};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -202,7 +202,7 @@ fn enforcement<'de, D: Deserializer<'de>>(
                 Some(check) => Ok((*check, action)),
                 None => Err(serde::de::Error::custom(format!(
                     "unknown check id {}, expected one of {}",
-                    crate::checks::quote(&id),
+                    quote(&id),
                     quoted_list(&CheckId::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>())
                 ))),
             },
@@ -236,8 +236,37 @@ impl Settings {
             .unwrap_or(check.default_action())
     }
 
-    fn enabled(&self, check: CheckId) -> bool {
-        self.action(check) != Action::Off
+    /// Whether `check` runs: the setting that switches it on (where it has
+    /// one) is set, and `enforcement` does not turn it off. The one answer to
+    /// "does this check run?", for the look-ups, the checks and the
+    /// validation of the defaults.
+    pub fn runs(&self, check: CheckId) -> bool {
+        let names = &self.service_name;
+        let storage = &self.storage;
+        let rollout = &self.rollout;
+        let switched_on = match check {
+            CheckId::ServiceNameRequired => names.required,
+            CheckId::ServiceExists => names.must_exist,
+            CheckId::ServiceHeadless => names.must_be_headless,
+            CheckId::ServiceSelectsPods => names.must_select_pods,
+            CheckId::StorageClassRequired => storage.require_storage_class,
+            CheckId::StorageClassAllowed => {
+                !storage.allowed_storage_classes.is_empty()
+                    || !storage.denied_storage_classes.is_empty()
+            }
+            CheckId::StorageClassExists => storage.storage_class_must_exist,
+            CheckId::StorageClassExpandable => storage.require_volume_expansion,
+            CheckId::AccessModesAllowed => !storage.allowed_access_modes.is_empty(),
+            CheckId::StorageSize => storage.min_size.is_some() || storage.max_size.is_some(),
+            CheckId::VolumeModeAllowed => !storage.allowed_volume_modes.is_empty(),
+            CheckId::PvcRetention => storage.require_retain_policy,
+            CheckId::PodManagementPolicyAllowed => {
+                !rollout.allowed_pod_management_policies.is_empty()
+            }
+            CheckId::UpdateStrategyAllowed => !rollout.allowed_update_strategies.is_empty(),
+            CheckId::PartitionWithinReplicas | CheckId::ServiceInUse => true,
+        };
+        switched_on && self.action(check) != Action::Off
     }
 
     /// Refuses combinations that cannot be meant; every message names its key.
@@ -268,7 +297,7 @@ impl Settings {
     fn validate_defaults(&self) -> Result<(), String> {
         let defaults = &self.defaults;
         if let Some(class) = &defaults.storage_class_name {
-            if self.enabled(CheckId::StorageClassAllowed)
+            if self.runs(CheckId::StorageClassAllowed)
                 && !self.storage.class_acceptable(Some(class))
             {
                 let list = if self.storage.allowed_storage_classes.is_empty() {
@@ -282,15 +311,12 @@ impl Settings {
                         quoted_list(&self.storage.allowed_storage_classes)
                     )
                 };
-                return Err(format!(
-                    "defaults.storageClassName {} {list}",
-                    crate::checks::quote(class)
-                ));
+                return Err(format!("defaults.storageClassName {} {list}", quote(class)));
             }
         }
         if let Some(policy) = defaults.pod_management_policy {
             let allowed = &self.rollout.allowed_pod_management_policies;
-            if self.enabled(CheckId::PodManagementPolicyAllowed)
+            if self.runs(CheckId::PodManagementPolicyAllowed)
                 && !permitted(allowed, policy.as_str())
             {
                 return Err(format!(
@@ -308,7 +334,7 @@ impl Settings {
                 ));
             }
             let strategies = &self.rollout.allowed_update_strategies;
-            if self.enabled(CheckId::UpdateStrategyAllowed)
+            if self.runs(CheckId::UpdateStrategyAllowed)
                 && !permitted(strategies, UpdateStrategyType::RollingUpdate.as_str())
             {
                 return Err("defaults.partition only applies to updateStrategy RollingUpdate, which rollout.allowedUpdateStrategies does not allow".into());
@@ -322,7 +348,7 @@ impl Settings {
             .into_iter()
             .find(|(_, action)| *action == Some(RetentionAction::Delete));
             if let Some((key, _)) = deletes {
-                if self.storage.require_retain_policy && self.enabled(CheckId::PvcRetention) {
+                if self.runs(CheckId::PvcRetention) {
                     return Err(format!(
                         "defaults.persistentVolumeClaimRetentionPolicy.{key} is Delete, which storage.requireRetainPolicy refuses"
                     ));

@@ -1,10 +1,47 @@
-//! Turns violations into the waPC `ValidationResponse`: the one place that
-//! decides the action of each violation and words the final message.
+//! Turns violations into the `validate` response: the one place that decides
+//! the action of each violation and words the final message.
 
-use kubewarden_policy_sdk::response::ValidationResponse;
+use std::collections::BTreeMap;
 
-use crate::checks::{Action, Violation};
 use crate::settings::{LookupFailure, Settings};
+use crate::violation::{Action, Violation};
+
+/// The answer of `validate`: the SDK's `ValidationResponse`, except that the
+/// mutated object is the JSON text the defaults spliced, written out as it is
+/// (see [`Response::to_json`]) rather than parsed and serialised again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub accepted: bool,
+    pub message: Option<String>,
+    pub code: Option<u16>,
+    /// Valid JSON by construction: the request's object with edits spliced in.
+    pub mutated_object: Option<String>,
+    pub audit_annotations: Option<BTreeMap<String, String>>,
+    pub warnings: Option<Vec<String>>,
+}
+
+impl Response {
+    /// The bytes hosts read: the members of the SDK's `ValidationResponse`,
+    /// in its order, `null` for none.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let object = self.mutated_object.as_deref().unwrap_or("null");
+        let mut out = Vec::with_capacity(object.len() + 256);
+        out.extend_from_slice(br#"{"accepted":"#);
+        serde_json::to_writer(&mut out, &self.accepted)?;
+        out.extend_from_slice(br#","message":"#);
+        serde_json::to_writer(&mut out, &self.message)?;
+        out.extend_from_slice(br#","code":"#);
+        serde_json::to_writer(&mut out, &self.code)?;
+        out.extend_from_slice(br#","mutated_object":"#);
+        out.extend_from_slice(object.as_bytes());
+        out.extend_from_slice(br#","audit_annotations":"#);
+        serde_json::to_writer(&mut out, &self.audit_annotations)?;
+        out.extend_from_slice(br#","warnings":"#);
+        serde_json::to_writer(&mut out, &self.warnings)?;
+        out.push(b'}');
+        Ok(out)
+    }
+}
 
 /// The action of one violation. A failed look-up follows `lookupFailure`, but
 /// never more strictly than the check it stood in for.
@@ -53,14 +90,10 @@ impl Verdict {
 
     /// The response: refused with every denial in one message, or accepted with
     /// the warnings and, when the object was defaulted, the mutated object.
-    pub fn respond(
-        self,
-        subject: &str,
-        mutated_object: Option<serde_json::Value>,
-    ) -> ValidationResponse {
+    pub fn respond(self, subject: &str, mutated_object: Option<String>) -> Response {
         let warnings = (!self.warnings.is_empty()).then_some(self.warnings);
         if self.denials.is_empty() {
-            return ValidationResponse {
+            return Response {
                 accepted: true,
                 message: None,
                 code: None,
@@ -80,7 +113,7 @@ impl Verdict {
                 message.push('.');
             }
         }
-        ValidationResponse {
+        Response {
             accepted: false,
             message: Some(message),
             code: None,
@@ -91,7 +124,7 @@ impl Verdict {
     }
 }
 
-pub fn accept(warnings: Vec<String>) -> ValidationResponse {
+pub fn accept(warnings: Vec<String>) -> Response {
     Verdict {
         denials: Vec::new(),
         warnings,
@@ -100,13 +133,68 @@ pub fn accept(warnings: Vec<String>) -> ValidationResponse {
 }
 
 /// A request the policy cannot judge: 400, with what was wrong.
-pub fn bad_request(message: String) -> ValidationResponse {
-    ValidationResponse {
+pub fn bad_request(message: String) -> Response {
+    Response {
         accepted: false,
         message: Some(message),
         code: Some(400),
         mutated_object: None,
         audit_annotations: None,
         warnings: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Response;
+    use kubewarden_policy_sdk::response::ValidationResponse;
+    use serde_json::json;
+
+    /// The bytes are those the SDK's own type serialises to.
+    #[test]
+    fn the_wire_format_is_the_sdks() {
+        let object = json!({"spec": {"a": [1, "b"]}, "z": null});
+        let ours = Response {
+            accepted: true,
+            message: Some("a \"quoted\" message".into()),
+            code: Some(400),
+            mutated_object: Some(object.to_string()),
+            audit_annotations: Some([("k".to_string(), "v".to_string())].into()),
+            warnings: Some(vec!["w".into()]),
+        };
+        let sdk = ValidationResponse {
+            accepted: ours.accepted,
+            message: ours.message.clone(),
+            code: ours.code,
+            mutated_object: Some(object),
+            audit_annotations: ours
+                .audit_annotations
+                .clone()
+                .map(|a| a.into_iter().collect()),
+            warnings: ours.warnings.clone(),
+        };
+        let expected = serde_json::to_vec(&sdk).unwrap();
+        assert_eq!(
+            String::from_utf8(ours.to_json().unwrap()).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+
+        let bare = Response {
+            accepted: false,
+            message: None,
+            code: None,
+            mutated_object: None,
+            audit_annotations: None,
+            warnings: None,
+        };
+        let sdk = ValidationResponse {
+            accepted: false,
+            message: None,
+            code: None,
+            mutated_object: None,
+            audit_annotations: None,
+            warnings: None,
+        };
+        assert_eq!(bare.to_json().unwrap(), serde_json::to_vec(&sdk).unwrap());
     }
 }

@@ -237,7 +237,7 @@ fn garbage_is_a_bad_request() {
     ];
     for payload in payloads {
         let mut fake = FakeCluster::healthy();
-        let response = evaluate(&payload, &mut fake);
+        let response = wire(&evaluate(&payload, &mut fake));
         let message = bad_request(&response);
         assert_mentions(&message, &["the admission request does not decode"]);
         assert!(fake.calls.is_empty());

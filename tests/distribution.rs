@@ -11,9 +11,9 @@
 //! new setting without a question fails `every_setting_has_a_question`.
 
 use serde_json::{json, Map, Value};
-use statefulset_policy::checks::CheckId;
 use statefulset_policy::settings::Settings;
 use statefulset_policy::settings_verdict;
+use statefulset_policy::violation::CheckId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -1,209 +1,79 @@
 //! The checks: each one a small pure function from the typed StatefulSet (and,
 //! for the context-aware ones, the cluster facts gathered before) to violations.
 //!
-//! This module is the one home of the check identifiers, their default actions
-//! and the shape of a violation. The wording of each rule lives next to the
-//! check that applies it; how violations become a message lives in `verdict`.
+//! The wording of each rule lives next to the check that applies it; check
+//! identifiers live in `violation`, whether a check runs in
+//! `Settings::runs`, and how violations become a message in `verdict`.
 
 mod rollout;
 mod service;
 mod storage;
 
-use serde::Deserialize;
-use std::fmt;
-
 use crate::cluster::ClusterFacts;
 use crate::settings::Settings;
 use crate::statefulset::StatefulSet;
+use crate::violation::{CheckId, Violation};
 
-pub use service::{is_dns1123_label, services_in_use};
+pub use service::services_in_use;
 
-/// What happens when a check finds a violation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Refuse the request.
-    Deny,
-    /// Accept the request and return the violation as a warning.
-    Warn,
-    /// Do not run the check.
-    Off,
-}
-
-macro_rules! check_ids {
-    ($($variant:ident = $id:literal => $default:ident,)+) => {
-        /// Stable identifier of a check, used in messages and in `enforcement`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-        pub enum CheckId {
-            $(#[serde(rename = $id)] $variant,)+
-        }
-
-        impl CheckId {
-            /// Every check, in the order they are documented.
-            pub const ALL: &'static [CheckId] = &[$(CheckId::$variant,)+];
-
-            /// The identifier as written in settings and messages.
-            pub const fn as_str(self) -> &'static str {
-                match self { $(CheckId::$variant => $id,)+ }
-            }
-
-            /// The action when `enforcement` does not name the check.
-            pub const fn default_action(self) -> Action {
-                match self { $(CheckId::$variant => Action::$default,)+ }
-            }
-        }
-    };
-}
-
-check_ids! {
-    ServiceNameRequired = "service-name-required" => Deny,
-    ServiceExists = "service-exists" => Deny,
-    ServiceHeadless = "service-headless" => Deny,
-    ServiceSelectsPods = "service-selects-pods" => Deny,
-    StorageClassRequired = "storage-class-required" => Deny,
-    StorageClassAllowed = "storage-class-allowed" => Deny,
-    StorageClassExists = "storage-class-exists" => Deny,
-    StorageClassExpandable = "storage-class-expandable" => Deny,
-    AccessModesAllowed = "access-modes-allowed" => Deny,
-    StorageSize = "storage-size" => Deny,
-    VolumeModeAllowed = "volume-mode-allowed" => Deny,
-    PvcRetention = "pvc-retention" => Deny,
-    PodManagementPolicyAllowed = "pod-management-policy-allowed" => Deny,
-    UpdateStrategyAllowed = "update-strategy-allowed" => Deny,
-    PartitionWithinReplicas = "partition-within-replicas" => Warn,
-    ServiceInUse = "service-in-use" => Warn,
-}
-
-impl fmt::Display for CheckId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One rule broken by one field of the object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub check: CheckId,
-    /// Where, e.g. `spec.volumeClaimTemplates[1] (wal).spec.storageClassName`.
-    pub field: String,
-    /// The offending value as shown to the user (quoted string, number, or `absent`).
-    pub found: String,
-    /// What the rule allows or requires.
-    pub rule: String,
-    /// True when the violation is that a look-up failed, so that the check could
-    /// not run: its action then follows `lookupFailure`, not `enforcement`.
-    pub lookup_failed: bool,
-}
-
-impl Violation {
-    pub fn new(
-        check: CheckId,
-        field: impl Into<String>,
-        found: impl Into<String>,
-        rule: impl Into<String>,
-    ) -> Self {
-        Violation {
-            check,
-            field: field.into(),
-            found: found.into(),
-            rule: rule.into(),
-            lookup_failed: false,
-        }
-    }
-
-    /// Whether `other` reports the same fault: same check, same field, same value.
-    /// Used on UPDATE to recognise what the old object already had.
-    pub fn same_fault(&self, other: &Violation) -> bool {
-        self.check == other.check && self.field == other.field && self.found == other.found
-    }
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[{}] {} is {}: {}",
-            self.check, self.field, self.found, self.rule
-        )
-    }
-}
-
-/// Runs every enabled check on a StatefulSet and returns all violations, in
-/// the documented order of the checks.
+/// Runs every check that runs under `settings` on a StatefulSet and returns
+/// all violations, in the documented order of the checks.
 pub fn run_all(sts: &StatefulSet, settings: &Settings, facts: &ClusterFacts) -> Vec<Violation> {
     let mut found = Vec::new();
-    let enabled = |check: CheckId| settings.action(check) != Action::Off;
+    let runs = |check: CheckId| settings.runs(check);
 
-    if enabled(CheckId::ServiceNameRequired) && settings.service_name.required {
+    if runs(CheckId::ServiceNameRequired) {
         found.extend(service::service_name_required(sts));
     }
     found.extend(service::governing_service(sts, settings, facts));
 
     let claims = &sts.spec.volume_claim_templates;
     let storage = &settings.storage;
-    if enabled(CheckId::StorageClassRequired) && storage.require_storage_class {
+    if runs(CheckId::StorageClassRequired) {
         found.extend(storage::storage_class_required(claims));
     }
-    if enabled(CheckId::StorageClassAllowed) {
+    if runs(CheckId::StorageClassAllowed) {
         found.extend(storage::storage_class_allowed(claims, storage));
     }
     found.extend(storage::storage_class_facts(claims, settings, facts));
-    if enabled(CheckId::AccessModesAllowed) {
+    if runs(CheckId::AccessModesAllowed) {
         found.extend(storage::access_modes_allowed(
             claims,
             &storage.allowed_access_modes,
         ));
     }
-    if enabled(CheckId::StorageSize) {
+    if runs(CheckId::StorageSize) {
         found.extend(storage::storage_size(
             claims,
             storage.min_size.as_ref(),
             storage.max_size.as_ref(),
         ));
     }
-    if enabled(CheckId::VolumeModeAllowed) {
+    if runs(CheckId::VolumeModeAllowed) {
         found.extend(storage::volume_mode_allowed(
             claims,
             &storage.allowed_volume_modes,
         ));
     }
-    if enabled(CheckId::PvcRetention) && storage.require_retain_policy {
+    if runs(CheckId::PvcRetention) {
         found.extend(storage::pvc_retention(&sts.spec));
     }
 
     let rollout = &settings.rollout;
-    if enabled(CheckId::PodManagementPolicyAllowed) {
+    if runs(CheckId::PodManagementPolicyAllowed) {
         found.extend(rollout::pod_management_policy_allowed(
             &sts.spec,
             &rollout.allowed_pod_management_policies,
         ));
     }
-    if enabled(CheckId::UpdateStrategyAllowed) {
+    if runs(CheckId::UpdateStrategyAllowed) {
         found.extend(rollout::update_strategy_allowed(
             &sts.spec,
             &rollout.allowed_update_strategies,
         ));
     }
-    if enabled(CheckId::PartitionWithinReplicas) {
+    if runs(CheckId::PartitionWithinReplicas) {
         found.extend(rollout::partition_within_replicas(&sts.spec));
     }
     found
-}
-
-/// Renders a list of allowed names for a rule, e.g. `"standard", "gp3"`.
-pub(crate) fn quoted_list<T: AsRef<str>>(items: &[T]) -> String {
-    let mut out = String::new();
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(&quote(item.as_ref()));
-    }
-    out
-}
-
-/// Shows a user-provided string as a JSON string literal, so that `""`,
-/// spaces and control characters stay visible in messages.
-pub(crate) fn quote(value: &str) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""))
 }

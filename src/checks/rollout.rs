@@ -1,8 +1,8 @@
 //! Ordered rollout: pod management policy, update strategy and partition.
 
-use super::{quote, quoted_list, CheckId, Violation};
 use crate::settings::{permitted, PodManagementPolicy, UpdateStrategyType};
 use crate::statefulset::StatefulSetSpec;
+use crate::violation::{quote, quoted_list, CheckId, Violation};
 
 /// `pod-management-policy-allowed` (absent means the Kubernetes default, OrderedReady).
 pub fn pod_management_policy_allowed(

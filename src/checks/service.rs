@@ -1,23 +1,12 @@
 //! Stable identity: the governing Service named by `spec.serviceName`.
 
-use super::{quote, Action, CheckId, Violation};
 use crate::cluster::{ClusterFacts, Fact, Service};
+use crate::names::is_dns1123_label;
 use crate::settings::Settings;
 use crate::statefulset::StatefulSet;
+use crate::violation::{quote, CheckId, Violation};
 
 const FIELD: &str = "spec.serviceName";
-
-/// A DNS-1123 label: at most 63 lowercase alphanumerics or '-', starting and
-/// ending with an alphanumeric (what Kubernetes requires of a Service name).
-pub fn is_dns1123_label(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes.first().is_some_and(alnum)
-        && bytes.last().is_some_and(alnum)
-        && bytes.iter().all(|b| alnum(b) || *b == b'-')
-}
 
 /// `service-name-required`: the set names its governing Service.
 pub fn service_name_required(sts: &StatefulSet) -> Option<Violation> {
@@ -52,8 +41,6 @@ pub fn governing_service(
     if sts.spec.service_name.as_deref() != Some(name.as_str()) {
         return Vec::new();
     }
-    let flags = &settings.service_name;
-    let enabled = |check: CheckId, flag: bool| flag && settings.action(check) != Action::Off;
     let found = quote(name);
     let namespace = &sts.metadata.namespace;
     let mut violations = Vec::new();
@@ -62,13 +49,13 @@ pub fn governing_service(
         Fact::Failed(error) => {
             // One violation for the look-up, under the first check that needed it.
             let check = [
-                (CheckId::ServiceExists, flags.must_exist),
-                (CheckId::ServiceHeadless, flags.must_be_headless),
-                (CheckId::ServiceSelectsPods, flags.must_select_pods),
+                CheckId::ServiceExists,
+                CheckId::ServiceHeadless,
+                CheckId::ServiceSelectsPods,
             ]
             .into_iter()
-            .find(|(check, flag)| enabled(*check, *flag))
-            .map_or(CheckId::ServiceExists, |(check, _)| check);
+            .find(|check| settings.runs(*check))
+            .unwrap_or(CheckId::ServiceExists);
             let mut violation = Violation::new(
                 check,
                 FIELD,
@@ -82,7 +69,7 @@ pub fn governing_service(
             violations.push(violation);
         }
         Fact::NotFound => {
-            if enabled(CheckId::ServiceExists, flags.must_exist) {
+            if settings.runs(CheckId::ServiceExists) {
                 violations.push(Violation::new(
                     CheckId::ServiceExists,
                     FIELD,
@@ -92,10 +79,10 @@ pub fn governing_service(
             }
         }
         Fact::Found(service) => {
-            if enabled(CheckId::ServiceHeadless, flags.must_be_headless) {
+            if settings.runs(CheckId::ServiceHeadless) {
                 violations.extend(service_headless(service, &found));
             }
-            if enabled(CheckId::ServiceSelectsPods, flags.must_select_pods) {
+            if settings.runs(CheckId::ServiceSelectsPods) {
                 violations.extend(service_selects_pods(service, sts, &found));
             }
         }

@@ -1,13 +1,13 @@
 //! Stable storage: the claim templates, one PVC per pod, immutable once created.
 //! A StatefulSet without claims passes every rule here.
 
-use super::{quote, quoted_list, Action, CheckId, Violation};
 use crate::cluster::{default_storage_class, ClusterFacts, Fact, StorageClass};
 use crate::quantity::Quantity;
 use crate::settings::{
     permitted, AccessMode, Settings, StorageSettings, VolumeMode, ANY_STORAGE_CLASS,
 };
 use crate::statefulset::{claim_path, ClaimTemplate, StatefulSetSpec};
+use crate::violation::{quote, quoted_list, CheckId, Violation};
 
 fn class_found(class: Option<&str>) -> String {
     class.map_or_else(|| "absent".to_string(), quote)
@@ -81,16 +81,8 @@ pub fn storage_class_facts(
     settings: &Settings,
     facts: &ClusterFacts,
 ) -> Vec<Violation> {
-    let storage = &settings.storage;
-    let enabled = |check: CheckId, flag: bool| flag && settings.action(check) != Action::Off;
-    let exists = enabled(
-        CheckId::StorageClassExists,
-        storage.storage_class_must_exist,
-    );
-    let expandable = enabled(
-        CheckId::StorageClassExpandable,
-        storage.require_volume_expansion,
-    );
+    let exists = settings.runs(CheckId::StorageClassExists);
+    let expandable = settings.runs(CheckId::StorageClassExpandable);
     let classes = match &facts.storage_classes {
         Fact::Found(classes) => classes,
         Fact::Failed(error) if !claims.is_empty() => {

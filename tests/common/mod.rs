@@ -9,7 +9,9 @@ use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{json, Value};
 use statefulset_policy::admission::evaluate;
 use statefulset_policy::cluster::{Cluster, LookupError, Service, StorageClass};
-use statefulset_policy::statefulset::{self, StatefulSet};
+use statefulset_policy::json;
+use statefulset_policy::statefulset::StatefulSet;
+use statefulset_policy::verdict::Response;
 
 /// Namespace and name of the hand-written StatefulSet (and of its Service).
 pub const NS: &str = "db";
@@ -151,7 +153,7 @@ impl FakeCluster {
 
     /// Adds a StatefulSet of `namespace` from its JSON form.
     pub fn with_stateful_set(mut self, namespace: &str, object: Value) -> FakeCluster {
-        let sts: StatefulSet = statefulset::decode_value(&object).expect("a StatefulSet");
+        let sts: StatefulSet = json::decode(&object.to_string()).expect("a StatefulSet");
         self.stateful_sets.push((namespace.to_string(), sts));
         self
     }
@@ -408,14 +410,21 @@ impl Req {
         serde_json::to_vec(&payload).expect("a payload")
     }
 
-    /// Runs the full admission flow against `cluster`.
+    /// Runs the full admission flow against `cluster`; the response as a
+    /// host reads it from the wire.
     pub fn run(&self, cluster: &mut FakeCluster) -> ValidationResponse {
-        evaluate(&self.payload(), cluster)
+        wire(&evaluate(&self.payload(), cluster))
     }
 }
 
 // ---------------------------------------------------------------------------
 // Responses
+
+/// A response as hosts read it: the bytes `validate` returns, decoded with the SDK's type.
+pub fn wire(response: &Response) -> ValidationResponse {
+    let bytes = response.to_json().expect("the response serialises");
+    serde_json::from_slice(&bytes).expect("the response is the SDK's ValidationResponse")
+}
 
 /// Asserts the request was accepted; returns its warnings (empty when none).
 #[track_caller]

@@ -1,0 +1,137 @@
+//! The vocabulary every other module speaks: check identifiers and their
+//! default actions, what a violation is, and how values are quoted in messages.
+//!
+//! A leaf module: it depends on nothing else in the crate, so that settings,
+//! look-ups, checks and the verdict can all name checks without depending on
+//! one another.
+
+use serde::Deserialize;
+use std::fmt;
+
+/// What happens when a check finds a violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Refuse the request.
+    Deny,
+    /// Accept the request and return the violation as a warning.
+    Warn,
+    /// Do not run the check.
+    Off,
+}
+
+macro_rules! check_ids {
+    ($($variant:ident = $id:literal => $default:ident,)+) => {
+        /// Stable identifier of a check, used in messages and in `enforcement`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+        pub enum CheckId {
+            $(#[serde(rename = $id)] $variant,)+
+        }
+
+        impl CheckId {
+            /// Every check, in the order they are documented.
+            pub const ALL: &'static [CheckId] = &[$(CheckId::$variant,)+];
+
+            /// The identifier as written in settings and messages.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(CheckId::$variant => $id,)+ }
+            }
+
+            /// The action when `enforcement` does not name the check.
+            pub const fn default_action(self) -> Action {
+                match self { $(CheckId::$variant => Action::$default,)+ }
+            }
+        }
+    };
+}
+
+check_ids! {
+    ServiceNameRequired = "service-name-required" => Deny,
+    ServiceExists = "service-exists" => Deny,
+    ServiceHeadless = "service-headless" => Deny,
+    ServiceSelectsPods = "service-selects-pods" => Deny,
+    StorageClassRequired = "storage-class-required" => Deny,
+    StorageClassAllowed = "storage-class-allowed" => Deny,
+    StorageClassExists = "storage-class-exists" => Deny,
+    StorageClassExpandable = "storage-class-expandable" => Deny,
+    AccessModesAllowed = "access-modes-allowed" => Deny,
+    StorageSize = "storage-size" => Deny,
+    VolumeModeAllowed = "volume-mode-allowed" => Deny,
+    PvcRetention = "pvc-retention" => Deny,
+    PodManagementPolicyAllowed = "pod-management-policy-allowed" => Deny,
+    UpdateStrategyAllowed = "update-strategy-allowed" => Deny,
+    PartitionWithinReplicas = "partition-within-replicas" => Warn,
+    ServiceInUse = "service-in-use" => Warn,
+}
+
+impl fmt::Display for CheckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One rule broken by one field of the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub check: CheckId,
+    /// Where, e.g. `spec.volumeClaimTemplates[1] (wal).spec.storageClassName`.
+    pub field: String,
+    /// The offending value as shown to the user (quoted string, number, or `absent`).
+    pub found: String,
+    /// What the rule allows or requires.
+    pub rule: String,
+    /// True when the violation is that a look-up failed, so that the check could
+    /// not run: its action then follows `lookupFailure`, not `enforcement`.
+    pub lookup_failed: bool,
+}
+
+impl Violation {
+    pub fn new(
+        check: CheckId,
+        field: impl Into<String>,
+        found: impl Into<String>,
+        rule: impl Into<String>,
+    ) -> Self {
+        Violation {
+            check,
+            field: field.into(),
+            found: found.into(),
+            rule: rule.into(),
+            lookup_failed: false,
+        }
+    }
+
+    /// Whether `other` reports the same fault: same check, same field, same value.
+    /// Used on UPDATE to recognise what the old object already had.
+    pub fn same_fault(&self, other: &Violation) -> bool {
+        self.check == other.check && self.field == other.field && self.found == other.found
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{}] {} is {}: {}",
+            self.check, self.field, self.found, self.rule
+        )
+    }
+}
+
+/// Renders a list of allowed names for a rule, e.g. `"standard", "gp3"`.
+pub fn quoted_list<T: AsRef<str>>(items: &[T]) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&quote(item.as_ref()));
+    }
+    out
+}
+
+/// Shows a user-provided string as a JSON string literal, so that `""`,
+/// spaces and control characters stay visible in messages.
+pub fn quote(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""))
+}
