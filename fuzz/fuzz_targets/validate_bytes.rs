@@ -7,5 +7,5 @@ use statefulset_policy_fuzz::evaluate_and_check;
 fuzz_target!(|data: &[u8]| {
     // The cluster's answers are derived from the input too.
     let seed = data.iter().fold(0u8, |acc, b| acc.wrapping_add(*b));
-    evaluate_and_check(data, seed, None);
+    evaluate_and_check(data, seed);
 });

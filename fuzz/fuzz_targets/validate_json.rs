@@ -53,6 +53,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok((payload, seed)) = payload(&mut u) {
         // Marked numbers (`1e400`, ...) are written exactly.
         let text = statefulset_policy_fuzz::text::to_text(&payload);
-        evaluate_and_check(text.as_bytes(), seed, None);
+        evaluate_and_check(text.as_bytes(), seed);
     }
 });

@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     let payload =
         serde_json::to_vec(&json!({"request": request, "settings": settings})).expect("serialises");
     let mut cluster = statefulset_policy_fuzz::FakeCluster::new(*first);
-    let response = statefulset_policy::admission::evaluate(&payload, &mut cluster);
+    let response = statefulset_policy_fuzz::evaluate(&payload, &mut cluster);
     assert!(
         !response
             .message
@@ -52,5 +52,5 @@ fuzz_target!(|data: &[u8]| {
         "validate refuses settings that validate_settings accepted: {:?}",
         response.message
     );
-    statefulset_policy_fuzz::check(&payload, &response, cluster.calls, &cluster, None);
+    statefulset_policy_fuzz::check(&payload, &response, cluster.calls, &cluster);
 });

@@ -7,7 +7,7 @@
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
-use statefulset_policy_fuzz::{evaluate_and_check, generate, text, Knowledge, SEEDS};
+use statefulset_policy_fuzz::{evaluate_and_check, generate, text, SEEDS};
 
 fn request(u: &mut Unstructured) -> Result<(Value, Value, u8)> {
     let seed: u8 = u.arbitrary()?;
@@ -34,8 +34,5 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let payload = text::to_text(&json!({"request": request, "settings": settings}));
-    let knowledge = Knowledge {
-        marked_request: &request,
-    };
-    evaluate_and_check(payload.as_bytes(), seed, Some(&knowledge));
+    evaluate_and_check(payload.as_bytes(), seed);
 });

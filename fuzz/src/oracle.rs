@@ -1,11 +1,13 @@
 //! The properties every response must have, written independently of the
 //! policy's own decoding: they read the request as a plain `serde_json::Value`.
 //!
-//! This file depends only on `serde_json` and `statefulset_policy::quantity`, so
-//! that the property tests (`tests/properties.rs`) include it as well.
+//! This file depends only on `serde_json` and the policy's vocabulary
+//! (`statefulset_policy::violation::CheckId`), so that the property tests
+//! (`tests/properties.rs`) include it as well. It holds no copy of the rules:
+//! what it says about verdicts are relations between two evaluations.
 
 use serde_json::{Map, Value};
-use statefulset_policy::quantity::Quantity;
+use statefulset_policy::violation::CheckId;
 
 pub const BETA_STORAGE_CLASS: &str = "volume.beta.kubernetes.io/storage-class";
 pub const KEEP_DEFAULTS: &str = "statefulset-policy.kubewarden.io/keep-kubernetes-defaults";
@@ -493,146 +495,60 @@ pub fn first_difference(a: &Value, b: &Value, at: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// No forbidden claim gets through
+// Properties that need no copy of the rules
 
-/// What the settings forbid, read from the settings JSON.
-#[derive(Debug, Clone, Default)]
-pub struct Rules {
-    pub allowed_classes: Vec<String>,
-    pub denied_classes: Vec<String>,
-    pub class_check_denies: bool,
-    pub min_size: Option<String>,
-    pub max_size: Option<String>,
-    pub size_check_denies: bool,
-    pub service_name_denies: bool,
+/// The same settings with every check raised to `deny` and `lookupFailure:
+/// deny`: each violation can then only move from ignored or warned to
+/// denied, so a request these settings accept, the original settings accept
+/// too. `None` when `settings` is not an object (or absent: `{}` is used).
+pub fn stricter(settings: Option<&Value>) -> Option<Value> {
+    let mut stricter = match settings {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(Value::Object(map)) => Value::Object(map.clone()),
+        Some(_) => return None,
+    };
+    let enforcement: Map<String, Value> = CheckId::ALL
+        .iter()
+        .map(|check| (check.as_str().to_string(), Value::from("deny")))
+        .collect();
+    stricter["enforcement"] = Value::Object(enforcement);
+    stricter["lookupFailure"] = Value::from("deny");
+    Some(stricter)
 }
 
-impl Rules {
-    pub fn from_settings(settings: Option<&Value>) -> Rules {
-        let get = |path: &[&str]| {
-            let mut node = settings;
-            for key in path {
-                node = node.and_then(|n| n.get(*key));
-            }
-            node
-        };
-        let strings = |path: &[&str]| -> Vec<String> {
-            get(path)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let denies = |check: &str| {
-            get(&["enforcement", check])
-                .and_then(Value::as_str)
-                .is_none_or(|a| a == "deny")
-        };
-        let quantity = |path: &[&str]| {
-            get(path).and_then(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-        };
-        Rules {
-            allowed_classes: strings(&["storage", "allowedStorageClasses"]),
-            denied_classes: strings(&["storage", "deniedStorageClasses"]),
-            class_check_denies: denies("storage-class-allowed"),
-            min_size: quantity(&["storage", "minSize"]),
-            max_size: quantity(&["storage", "maxSize"]),
-            size_check_denies: denies("storage-size"),
-            service_name_denies: denies("service-name-required")
-                && get(&["serviceName", "required"])
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true),
-        }
-    }
-
-    /// `Err` when an accepted StatefulSet (as stored after mutation) breaks a
-    /// rule. `quantity` gives the exact text of claim `i`'s storage request,
-    /// when it differs from what the JSON value shows (numbers).
-    pub fn judge(
-        &self,
-        object: &Value,
-        quantity: &dyn Fn(usize) -> Option<String>,
-    ) -> Result<(), String> {
-        let spec = object.get("spec");
-        if self.service_name_denies {
-            let name = spec
-                .and_then(|s| s.get("serviceName"))
-                .and_then(Value::as_str);
-            if !name.is_some_and(dns1123_label) {
-                return Err(format!("accepted serviceName {name:?}"));
-            }
-        }
-        let no_claims = Vec::new();
-        let claims = spec
-            .and_then(|s| s.get("volumeClaimTemplates"))
+/// The request with the claim templates of its objects in reverse order and
+/// the keys of their pod template labels reversed: a StatefulSet's verdict
+/// cannot depend on either order.
+pub fn reordered(request: &Value) -> Value {
+    let mut request = request.clone();
+    // UPDATE pairs old and new claims by index: both are reversed, and only
+    // when they are as many (the API server keeps claim templates unchanged).
+    let claims = |key: &str| {
+        request
+            .get(key)
+            .and_then(|o| o.pointer("/spec/volumeClaimTemplates"))
             .and_then(Value::as_array)
-            .unwrap_or(&no_claims);
-        for (i, claim) in claims.iter().enumerate() {
-            let annotation = claim
-                .get("metadata")
-                .and_then(|m| m.get("annotations"))
-                .and_then(|a| a.get(BETA_STORAGE_CLASS))
-                .filter(|v| !v.is_null());
-            let class = match annotation {
-                Some(v) => v.as_str(),
-                None => claim
-                    .get("spec")
-                    .and_then(|s| s.get("storageClassName"))
-                    .and_then(Value::as_str),
-            };
-            if self.class_check_denies {
-                let any = self.allowed_classes.iter().any(|c| c == "*");
-                if !self.allowed_classes.is_empty() && !any {
-                    if !class.is_some_and(|c| self.allowed_classes.iter().any(|a| a == c)) {
-                        return Err(format!("accepted claim {i} of class {class:?}"));
-                    }
-                } else if class.is_some_and(|c| self.denied_classes.iter().any(|d| d == c)) {
-                    return Err(format!("accepted claim {i} of denied class {class:?}"));
-                }
-            }
-            if self.size_check_denies && (self.min_size.is_some() || self.max_size.is_some()) {
-                let text = quantity(i).or_else(|| {
-                    match claim
-                        .get("spec")
-                        .and_then(|s| s.get("resources"))
-                        .and_then(|r| r.get("requests"))
-                        .and_then(|r| r.get("storage"))
-                    {
-                        Some(Value::String(s)) => Some(s.clone()),
-                        Some(Value::Number(n)) => Some(n.to_string()),
-                        _ => None,
-                    }
-                });
-                let size = text
-                    .as_deref()
-                    .map(Quantity::parse)
-                    .ok_or_else(|| format!("accepted claim {i} without a storage request"))?
-                    .map_err(|e| format!("accepted claim {i} with a bad quantity: {e}"))?;
-                let bound = |q: &Option<String>| q.as_deref().and_then(|q| Quantity::parse(q).ok());
-                if bound(&self.min_size).is_some_and(|min| size < min)
-                    || bound(&self.max_size).is_some_and(|max| size > max)
-                {
-                    return Err(format!("accepted claim {i} of size {text:?}"));
-                }
-            }
+            .map(Vec::len)
+    };
+    let old_claims = claims("oldObject");
+    let reverse_claims = old_claims.is_none() || old_claims == claims("object");
+    for key in ["object", "oldObject"] {
+        let Some(spec) = request.get_mut(key).and_then(|o| o.get_mut("spec")) else {
+            continue;
+        };
+        if let (true, Some(Value::Array(claims))) =
+            (reverse_claims, spec.get_mut("volumeClaimTemplates"))
+        {
+            claims.reverse();
         }
-        Ok(())
+        let labels = spec
+            .get_mut("template")
+            .and_then(|t| t.get_mut("metadata"))
+            .and_then(|m| m.get_mut("labels"));
+        if let Some(Value::Object(labels)) = labels {
+            let reversed: Map<String, Value> = std::mem::take(labels).into_iter().rev().collect();
+            *labels = reversed;
+        }
     }
-}
-
-fn dns1123_label(name: &str) -> bool {
-    let b = name.as_bytes();
-    let ok = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    (1..=63).contains(&b.len())
-        && b.first().is_some_and(ok)
-        && b.last().is_some_and(ok)
-        && b.iter().all(|c| ok(c) || *c == b'-')
+    request
 }

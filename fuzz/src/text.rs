@@ -16,11 +16,6 @@ pub fn number(text: &str) -> Value {
     Value::String(format!("{NUMBER}{text}"))
 }
 
-/// The raw text of a marked number.
-pub fn raw_number(value: &Value) -> Option<&str> {
-    value.as_str()?.strip_prefix(NUMBER)
-}
-
 /// A fresh key that is written as `key`, unique within `map`.
 pub fn duplicate_key(map: &Map<String, Value>, key: &str) -> String {
     (0..)
@@ -34,19 +29,6 @@ pub fn real_key(key: &str) -> &str {
     match key.strip_prefix(DUPLICATE) {
         Some(rest) => rest.split_once('\u{0}').map_or(rest, |(_, key)| key),
         None => key,
-    }
-}
-
-/// Whether some object in `value` holds a key twice once written.
-pub fn has_duplicates(value: &Value) -> bool {
-    match value {
-        Value::Object(map) => {
-            let mut keys = std::collections::BTreeSet::new();
-            map.iter()
-                .any(|(k, v)| !keys.insert(real_key(k)) || has_duplicates(v))
-        }
-        Value::Array(items) => items.iter().any(has_duplicates),
-        _ => false,
     }
 }
 
