@@ -72,19 +72,13 @@ fn judge_statefulset(
     let subject = subject(&sts);
 
     // Mutate (CREATE only): the plan sets the defaults in the view the checks
-    // judge, and the same edits are spliced into the object's text.
-    let mut mutated_object = None;
-    if create && settings.defaults.any() && !defaults::opted_out(&sts.metadata.annotations) {
-        let edits = defaults::plan(&mut sts, &settings.defaults);
-        if !edits.is_empty() {
-            match splice::apply(raw, &edits) {
-                Ok(text) => mutated_object = Some(text),
-                Err(e) => {
-                    return verdict::bad_request(format!("{subject} cannot be defaulted: {e}"))
-                }
-            }
-        }
-    }
+    // judge; the same edits reach the object's text when it is accepted.
+    let edits =
+        if create && settings.defaults.any() && !defaults::opted_out(&sts.metadata.annotations) {
+            defaults::plan(&mut sts, &settings.defaults)
+        } else {
+            Vec::new()
+        };
 
     // Check, and on UPDATE recognise what the old object already violated.
     let facts = ClusterFacts::gather(&sts, settings, cluster);
@@ -95,7 +89,15 @@ fn judge_statefulset(
     };
 
     // Respond
-    Verdict::from_violations(violations, &previous, settings).respond(&subject, mutated_object)
+    let verdict = Verdict::from_violations(violations, &previous, settings);
+    let mut mutated_object = None;
+    if verdict.denials.is_empty() && !edits.is_empty() {
+        match splice::apply(raw, &edits) {
+            Ok(text) => mutated_object = Some(text),
+            Err(e) => return verdict::bad_request(format!("{subject} cannot be defaulted: {e}")),
+        }
+    }
+    verdict.respond(&subject, mutated_object)
 }
 
 /// `service-in-use`: a Service DELETE that would take the DNS names of live sets.

@@ -17,12 +17,15 @@
 //! default over an explicit Kubernetes-default value; the opt-out annotation
 //! [`KEEP_DEFAULTS_ANNOTATION`] keeps the object as Kubernetes defaulted it.
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use crate::settings::{Defaults, PodManagementPolicy, RetentionAction, UpdateStrategyType};
-use crate::splice::{Edit, Step};
+use crate::splice::{self, Edit, Step};
 use crate::statefulset::{
     ObjectMeta, RetentionPolicy, RollingUpdate, StatefulSet, StatefulSetSpec, UpdateStrategy,
 };
@@ -33,7 +36,7 @@ pub const KEEP_DEFAULTS_ANNOTATION: &str =
 
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-const SPEC: Step = Step::Key("spec");
+const SPEC: Step<'static> = Step::Key("spec");
 const RETENTION_POLICY: &str = "persistentVolumeClaimRetentionPolicy";
 
 /// Whether the object opted out of the platform defaults.
@@ -225,61 +228,60 @@ fn default_storage_class(spec: &mut StatefulSetSpec, class: &str) -> Vec<Edit> {
     edits
 }
 
-/// The signs that the user chose a field's value, read only when a rule asks.
+/// The signs that the user chose a field's value, read from the object's
+/// text only when a rule asks, and without parsing more than they need.
 struct Choices<'a> {
     metadata: &'a ObjectMeta,
-    last_applied: OnceCell<Option<Value>>,
-    applied_fields: OnceCell<Vec<Value>>,
+    applied_fields: OnceCell<Vec<&'a RawValue>>,
+}
+
+/// What a managedFields entry tells about choices.
+#[derive(Deserialize)]
+struct ManagedFieldsEntry<'a> {
+    operation: Option<Cow<'a, str>>,
+    #[serde(rename = "fieldsV1", borrow)]
+    fields_v1: Option<&'a RawValue>,
 }
 
 impl<'a> Choices<'a> {
     fn new(metadata: &'a ObjectMeta) -> Choices<'a> {
         Choices {
             metadata,
-            last_applied: OnceCell::new(),
             applied_fields: OnceCell::new(),
         }
     }
 
-    /// The manifest `kubectl apply` recorded, when there is one that parses.
-    fn last_applied(&self) -> Option<&Value> {
-        self.last_applied
-            .get_or_init(|| {
-                let text = self.metadata.annotations.get(LAST_APPLIED_ANNOTATION)?;
-                serde_json::from_str(text).ok()
-            })
-            .as_ref()
-    }
-
-    /// The `fieldsV1` sets of the managedFields entries whose operation is `Apply`.
-    fn applied_fields(&self) -> &[Value] {
+    /// The `fieldsV1` sets of the managedFields entries whose operation is
+    /// `Apply` (server-side apply). Entries of another shape say nothing.
+    fn applied_fields(&self) -> &[&'a RawValue] {
         self.applied_fields.get_or_init(|| {
             let Some(raw) = &self.metadata.managed_fields else {
                 return Vec::new();
             };
-            let Ok(Value::Array(entries)) = serde_json::from_str(raw.get()) else {
-                return Vec::new();
-            };
+            let entries: Vec<&RawValue> = serde_json::from_str(raw.get()).unwrap_or_default();
             entries
                 .into_iter()
-                .filter(|e| e.get("operation").and_then(Value::as_str) == Some("Apply"))
-                .filter_map(|mut e| e.get_mut("fieldsV1").map(Value::take))
+                .filter_map(|entry| serde_json::from_str::<ManagedFieldsEntry>(entry.get()).ok())
+                .filter(|entry| entry.operation.as_deref() == Some("Apply"))
+                .filter_map(|entry| entry.fields_v1)
                 .collect()
         })
     }
 
     fn chose(&self, path: &[&str]) -> bool {
-        let in_last_applied = self.last_applied().is_some_and(|root| {
-            path.iter()
-                .try_fold(root, |node, key| node.get(*key))
-                .is_some_and(|v| !v.is_null())
+        let steps: Vec<Step> = path.iter().map(|key| Step::Key(key)).collect();
+        let last_applied = self.metadata.annotations.get(LAST_APPLIED_ANNOTATION);
+        let in_last_applied = last_applied.is_some_and(|text| {
+            splice::find(text, &steps).is_some_and(|value| &text[value] != "null")
         });
-        in_last_applied
-            || self.applied_fields().iter().any(|fields| {
-                path.iter()
-                    .try_fold(fields, |node, key| node.get(format!("f:{key}")))
-                    .is_some()
-            })
+        if in_last_applied {
+            return true;
+        }
+        let field_keys: Vec<String> = path.iter().map(|key| format!("f:{key}")).collect();
+        let field_steps: Vec<Step> = field_keys.iter().map(|key| Step::Key(key)).collect();
+        self.applied_fields()
+            .iter()
+            .any(|fields| splice::find(fields.get(), &field_steps).is_some())
     }
 }
 

@@ -16,8 +16,8 @@ use std::fmt;
 
 /// One step of a path: an object member or an array element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    Key(&'static str),
+pub enum Step<'a> {
+    Key(&'a str),
     Index(usize),
 }
 
@@ -26,12 +26,12 @@ pub enum Step {
 /// it. Every step but the last must lead to an existing object or element.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Edit {
-    pub path: Vec<Step>,
+    pub path: Vec<Step<'static>>,
     pub value: Value,
 }
 
 impl Edit {
-    pub fn new(path: Vec<Step>, value: impl Into<Value>) -> Edit {
+    pub fn new(path: Vec<Step<'static>>, value: impl Into<Value>) -> Edit {
         Edit {
             path,
             value: value.into(),
@@ -88,11 +88,66 @@ pub fn apply(text: &str, edits: &[Edit]) -> Result<String, SpliceError> {
     Ok(out)
 }
 
+/// Where the value at `path` is in `text`, without reading anything else:
+/// `None` when a step is missing or leads through a value that is neither an
+/// object nor an array (or when the text is not well-formed on the way).
+pub fn find(text: &str, path: &[Step]) -> Option<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut at = skip_whitespace(bytes, 0);
+    for step in path {
+        at = match (bytes.get(at), step) {
+            (Some(b'{'), Step::Key(wanted)) => find_member(bytes, at, wanted).ok()??,
+            (Some(b'['), Step::Index(wanted)) => find_element(bytes, at, *wanted).ok()??,
+            _ => return None,
+        };
+    }
+    let end = skip_value(bytes, at).ok()?;
+    Some(at..end)
+}
+
+/// The start of the value of member `wanted` of the object at `open`.
+fn find_member(bytes: &[u8], open: usize, wanted: &str) -> Result<Option<usize>, SpliceError> {
+    let mut at = skip_whitespace(bytes, open + 1);
+    while bytes.get(at) == Some(&b'"') {
+        let key_end = skip_string(bytes, at)?;
+        let key = member_key(bytes, at, key_end)?;
+        at = skip_whitespace(bytes, key_end);
+        if bytes.get(at) != Some(&b':') {
+            return error("malformed object member");
+        }
+        let value = skip_whitespace(bytes, at + 1);
+        if key == wanted {
+            return Ok(Some(value));
+        }
+        at = skip_whitespace(bytes, skip_value(bytes, value)?);
+        if bytes.get(at) == Some(&b',') {
+            at = skip_whitespace(bytes, at + 1);
+        }
+    }
+    Ok(None)
+}
+
+/// The start of element `wanted` of the array at `open`.
+fn find_element(bytes: &[u8], open: usize, wanted: usize) -> Result<Option<usize>, SpliceError> {
+    let mut at = skip_whitespace(bytes, open + 1);
+    for _ in 0..wanted {
+        if matches!(bytes.get(at), None | Some(b']')) {
+            return Ok(None);
+        }
+        at = skip_whitespace(bytes, skip_value(bytes, at)?);
+        if bytes.get(at) != Some(&b',') {
+            return Ok(None);
+        }
+        at = skip_whitespace(bytes, at + 1);
+    }
+    Ok((!matches!(bytes.get(at), None | Some(b']'))).then_some(at))
+}
+
 /// An edit, with the steps still to walk.
 #[derive(Clone, Copy)]
 struct Target<'a> {
     edit: usize,
-    rest: &'a [Step],
+    rest: &'a [Step<'static>],
 }
 
 /// Replace `start..end` by `text` (an insertion when `start == end`).
@@ -323,7 +378,7 @@ fn skip_value(bytes: &[u8], at: usize) -> Result<usize, SpliceError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{apply, Edit, Step};
+    use super::{apply, find, Edit, Step};
     use serde_json::{json, Value};
 
     fn spliced(text: &str, edits: &[Edit]) -> String {
@@ -431,6 +486,41 @@ mod tests {
             Edit::new(vec![key("a"), key("b")], 2),
         ];
         assert!(apply(r#"{"a":{"b":0}}"#, &overlapping).is_err());
+    }
+
+    #[test]
+    fn find_locates_values_without_reading_the_rest() {
+        let text = r#" {"a": {"b": [10, {"c": null}], "sp\u0065c": "x"}, "d": "}"}"#;
+        let at = |path: &[Step]| find(text, path).map(|r| &text[r]);
+        assert_eq!(
+            at(&[Step::Key("a"), Step::Key("b"), Step::Index(0)]),
+            Some("10")
+        );
+        assert_eq!(
+            at(&[
+                Step::Key("a"),
+                Step::Key("b"),
+                Step::Index(1),
+                Step::Key("c")
+            ]),
+            Some("null")
+        );
+        assert_eq!(at(&[Step::Key("a"), Step::Key("spec")]), Some(r#""x""#));
+        assert_eq!(at(&[Step::Key("d")]), Some(r#""}""#));
+        assert_eq!(
+            at(&[]),
+            Some(r#"{"a": {"b": [10, {"c": null}], "sp\u0065c": "x"}, "d": "}"}"#)
+        );
+        for missing in [
+            vec![Step::Key("z")],
+            vec![Step::Key("a"), Step::Key("b"), Step::Index(2)],
+            vec![Step::Key("a"), Step::Index(0)],
+            vec![Step::Key("d"), Step::Key("e")],
+        ] {
+            assert_eq!(at(&missing), None, "{missing:?}");
+        }
+        assert_eq!(find("[1,", &[Step::Index(3)]), None);
+        assert_eq!(find("", &[]), None);
     }
 
     #[test]

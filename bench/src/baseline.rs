@@ -1,5 +1,8 @@
-//! The baseline module: `bench/baseline-guest`, built for wasm32-wasip1 with the
-//! policy's release profile and optimised with the Makefile's wasm-opt flags.
+//! The comparison modules, built for wasm32-wasip1 with the policy's release
+//! profile and optimised with the Makefile's wasm-opt flags:
+//! - [`Guest::Baseline`] (`bench/baseline-guest`): decodes the request as the
+//!   SDK and k8s-openapi do, then accepts;
+//! - [`Guest::Floor`] (`bench/floor-guest`): accepts without reading the request.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,11 +50,29 @@ pub fn policy_release_profile() -> Result<Vec<(String, String)>> {
     Ok(settings)
 }
 
-/// Builds and optimises the baseline with the policy's release profile
-/// (`profile`, from [`policy_release_profile`]); returns the optimised module's path.
-pub fn build(wasm_opt_flags: &str, profile: &[(String, String)]) -> Result<PathBuf> {
+/// A comparison module of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guest {
+    Baseline,
+    Floor,
+}
+
+impl Guest {
+    /// The crate's folder under `bench/`, which is also its package name.
+    fn crate_name(self) -> &'static str {
+        match self {
+            Guest::Baseline => "baseline-guest",
+            Guest::Floor => "floor-guest",
+        }
+    }
+}
+
+/// Builds and optimises `guest` with the policy's release profile (`profile`,
+/// from [`policy_release_profile`]); returns the optimised module's path.
+pub fn build(guest: Guest, wasm_opt_flags: &str, profile: &[(String, String)]) -> Result<PathBuf> {
     let target_dir = paths::target_dir();
-    let manifest = paths::repository_root().join("bench/baseline-guest/Cargo.toml");
+    let name = guest.crate_name();
+    let manifest = paths::repository_root().join(format!("bench/{name}/Cargo.toml"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.args(["build", "--release", "--locked", "--target", WASM_TARGET]);
@@ -74,15 +95,15 @@ pub fn build(wasm_opt_flags: &str, profile: &[(String, String)]) -> Result<PathB
             .env_remove("CARGO_BUILD_TARGET")
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS"),
-        "building the baseline guest",
+        &format!("building {name}"),
     )?;
     let built = target_dir
         .join(WASM_TARGET)
-        .join("release/baseline_guest.wasm");
+        .join(format!("release/{}.wasm", name.replace('-', "_")));
     let out_dir = target_dir.join("bench");
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let optimized = out_dir.join("baseline-optimized.wasm");
+    let optimized = out_dir.join(format!("{name}-optimized.wasm"));
     optimize(&built, &optimized, wasm_opt_flags)?;
     Ok(optimized)
 }
@@ -95,6 +116,6 @@ pub fn optimize(input: &Path, output: &Path, wasm_opt_flags: &str) -> Result<()>
             .arg(input)
             .arg("-o")
             .arg(output),
-        "wasm-opt on the baseline guest",
+        "wasm-opt on a comparison guest",
     )
 }

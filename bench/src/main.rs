@@ -5,6 +5,7 @@
 //! policy-bench [--optimized policy-optimized.wasm] [--annotated annotated-policy.wasm]
 //!              [--settings examples/policy-server/policies.yml] [--iterations 1000]
 //!              [--warmup 50] [--wasm-opt-flags "-Oz ..."] [--baseline MODULE.wasm]
+//!              [--floor MODULE.wasm]
 //! ```
 //!
 //! Settings of the policy rows:
@@ -16,18 +17,25 @@
 //! - `default`: `{}` (the Service checks only);
 //! - `all look-ups`: every look-up check on (real-cluster request only).
 //!
-//! The baseline rows get the operator settings (it ignores them).
-//! The last line printed is `ratio-to-baseline: X.XX`: the policy's median with
-//! the operator settings over the baseline's median, on the real-cluster request.
+//! The baseline and floor rows get the operator settings (they ignore them).
+//! The last lines printed are the ratios of medians:
+//! - `ratio-platform: X.XX`: the policy with the platform settings (every default,
+//!   so the real-cluster CREATE is mutated) over the baseline, real-cluster request;
+//! - `ratio-large-platform: X.XX`: the same on the large request;
+//! - `ratio-to-floor: X.XX`: the policy with the operator settings over the floor
+//!   module, which accepts without reading the request, real-cluster request;
+//! - last, `ratio-to-baseline: X.XX`: the policy with the operator settings over
+//!   the baseline, real-cluster request.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
+use policy_bench::baseline::{self, Guest};
 use policy_bench::cluster::{session_for, Lookups};
 use policy_bench::measure::{measure, Measured, Row};
 use policy_bench::stats::micros;
-use policy_bench::{all_lookups_settings, baseline, large, paths, read_json, read_settings};
+use policy_bench::{all_lookups_settings, large, paths, read_json, read_settings};
 use policy_host::{AdmissionRequest, Evaluator, EvaluatorOptions};
 use serde_json::{json, Value};
 
@@ -39,10 +47,11 @@ struct Options {
     warmup: usize,
     wasm_opt_flags: String,
     baseline: Option<PathBuf>,
+    floor: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: policy-bench [--optimized FILE] [--annotated FILE] [--settings FILE] \
-[--iterations N] [--warmup N] [--wasm-opt-flags FLAGS] [--baseline FILE]";
+[--iterations N] [--warmup N] [--wasm-opt-flags FLAGS] [--baseline FILE] [--floor FILE]";
 
 fn parse_options() -> Result<Options> {
     let mut options = Options {
@@ -53,6 +62,7 @@ fn parse_options() -> Result<Options> {
         warmup: 50,
         wasm_opt_flags: baseline::DEFAULT_WASM_OPT_FLAGS.into(),
         baseline: None,
+        floor: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -75,6 +85,7 @@ fn parse_options() -> Result<Options> {
             "--warmup" => options.warmup = number(&value)?,
             "--wasm-opt-flags" => options.wasm_opt_flags = value,
             "--baseline" => options.baseline = Some(value.into()),
+            "--floor" => options.floor = Some(value.into()),
             _ => bail!("unknown argument {flag}\n{USAGE}"),
         }
     }
@@ -132,16 +143,20 @@ fn run() -> Result<()> {
     let settings_path = paths::resolve(&options.settings);
 
     let profile = baseline::policy_release_profile()?;
-    let baseline_path = match &options.baseline {
-        Some(path) => paths::resolve(path),
-        None => baseline::build(&options.wasm_opt_flags, &profile)?,
+    let guest_path = |given: &Option<PathBuf>, guest: Guest| match given {
+        Some(path) => Ok(paths::resolve(path)),
+        None => baseline::build(guest, &options.wasm_opt_flags, &profile),
     };
+    let baseline_path = guest_path(&options.baseline, Guest::Baseline)?;
+    let floor_path = guest_path(&options.floor, Guest::Floor)?;
     let optimized_size = file_size(&optimized)?;
     let annotated_size = file_size(&annotated)?;
     let baseline_size = file_size(&baseline_path)?;
+    let floor_size = file_size(&floor_path)?;
 
     let policy = load_evaluator(&annotated, true)?;
     let baseline = load_evaluator(&baseline_path, false)?;
+    let floor = load_evaluator(&floor_path, false)?;
 
     let operator = read_settings(&settings_path)?;
     let platform = read_settings(&root.join("examples/settings.yml"))?;
@@ -202,15 +217,17 @@ fn run() -> Result<()> {
                 Lookups::ServiceAndStorageClasses,
             ));
         }
-        rows.push(Row {
-            request_label: request.label.into(),
-            module_label: "baseline".into(),
-            settings_label: "operator".into(),
-            evaluator: &baseline,
-            request: admission,
-            settings: operator.clone(),
-            session: None,
-        });
+        for (module_label, evaluator) in [("baseline", &baseline), ("floor", &floor)] {
+            rows.push(Row {
+                request_label: request.label.into(),
+                module_label: module_label.into(),
+                settings_label: "operator".into(),
+                evaluator,
+                request: admission.clone(),
+                settings: operator.clone(),
+                session: None,
+            });
+        }
     }
 
     eprintln!(
@@ -236,7 +253,7 @@ after {} untimed rounds; rows interleaved round-robin",
     );
     println!(
         "settings: operator = {} (policy-server's), platform = examples/settings.yml (make demo's), \
-default = {{}}, all look-ups = {lookups}; the baseline gets the operator settings",
+default = {{}}, all look-ups = {lookups}; the baseline and the floor get the operator settings",
         options.settings.display()
     );
     println!();
@@ -251,6 +268,7 @@ default = {{}}, all look-ups = {lookups}; the baseline gets the operator setting
         options.annotated.display()
     );
     println!("| baseline (optimized) | {baseline_size} |");
+    println!("| floor (optimized) | {floor_size} |");
     println!();
     let profile: Vec<String> = profile.iter().map(|(k, v)| format!("{k} = {v}")).collect();
     match &options.baseline {
@@ -260,6 +278,9 @@ default = {{}}, all look-ups = {lookups}; the baseline gets the operator setting
             options.wasm_opt_flags
         ),
         Some(path) => println!("baseline: {} (given)", path.display()),
+    }
+    if let Some(path) = &options.floor {
+        println!("floor: {} (given)", path.display());
     }
     println!();
     println!("| request | bytes | module | settings | host calls | verdict | median µs | p99 µs |");
@@ -300,6 +321,19 @@ default = {{}}, all look-ups = {lookups}; the baseline gets the operator setting
             median("real-cluster", "policy", settings)? / base
         );
     }
+    println!(
+        "ratio-platform: {:.2}",
+        median("real-cluster", "policy", "platform")? / base
+    );
+    println!(
+        "ratio-large-platform: {:.2}",
+        median("large", "policy", "platform")? / median("large", "baseline", "operator")?
+    );
+    println!(
+        "ratio-to-floor: {:.2}",
+        median("real-cluster", "policy", "operator")?
+            / median("real-cluster", "floor", "operator")?
+    );
     println!(
         "ratio-to-baseline: {:.2}",
         median("real-cluster", "policy", "operator")? / base
