@@ -21,6 +21,7 @@ use wasmtime_provider::wasmtime;
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 use crate::callbacks::{AccessPolicy, HostCallHandler};
+use crate::guest_payload;
 use crate::metadata::{read_metadata, ContextAwareResource, PolicyMetadata};
 use crate::request::AdmissionRequest;
 use crate::response::{AdmissionResponse, PolicyValidationResponse};
@@ -304,11 +305,12 @@ impl PolicyInstance {
         Ok(version)
     }
 
-    /// Calls `validate_settings` with the raw settings JSON. A guest error or
-    /// an unreadable answer counts as invalid settings, as in policy-evaluator.
+    /// Calls `validate_settings` with the settings JSON (keys sorted, as
+    /// policy-evaluator writes them). A guest error or an unreadable answer
+    /// counts as invalid settings, as in policy-evaluator.
     pub fn validate_settings(&self, settings: &Value) -> SettingsValidation {
-        let payload = settings.to_string();
-        match self.host.call("validate_settings", payload.as_bytes()) {
+        let payload = guest_payload::settings_payload(settings);
+        match self.host.call("validate_settings", &payload) {
             Ok(raw) => serde_json::from_slice(&raw).unwrap_or_else(|e| SettingsValidation {
                 valid: false,
                 message: Some(format!(
@@ -326,19 +328,29 @@ impl PolicyInstance {
         }
     }
 
-    /// Calls `validate` with `{"request": ..., "settings": ...}` and builds the
-    /// AdmissionResponse. A guest error, trap or timeout becomes policy-server's
-    /// `internal server error` rejection (code 500).
+    /// Calls `validate` with `{"request": ..., "settings": ...}`, byte for
+    /// byte as policy-evaluator writes it (see [`guest_payload`]), and builds
+    /// the AdmissionResponse. A guest error, trap or timeout becomes
+    /// policy-server's `internal server error` rejection (code 500).
     pub fn validate(&self, request: &AdmissionRequest, settings: &Value) -> Evaluation {
         self.handler.reset_counters();
-        let payload = json!({ "request": request, "settings": settings }).to_string();
-        let response = match self.host.call("validate", payload.as_bytes()) {
+        let request_value = guest_payload::request_value(request);
+        let payload = guest_payload::validate_payload(&request_value, settings);
+        // policy-evaluator diffs the mutated object against the object it
+        // handed the guest, both parsed into key-sorted maps: the patch holds
+        // the same operations in the same order as policy-server's.
+        let request_object = request_value.get("object");
+        let response = match self.host.call("validate", &payload) {
             Ok(raw) => serde_json::from_slice::<PolicyValidationResponse>(&raw)
                 .map_err(|e| anyhow!("cannot decode the policy's validation response: {e}"))
-                .and_then(|policy_response| {
+                .and_then(|mut policy_response| {
+                    policy_response.mutated_object = policy_response
+                        .mutated_object
+                        .take()
+                        .map(guest_payload::sort_keys);
                     AdmissionResponse::from_policy_response(
                         &request.uid,
-                        request.object.as_ref(),
+                        request_object,
                         &policy_response,
                     )
                 })

@@ -8,6 +8,7 @@
 //!
 //! - [`host`]: compile once, fresh instance per evaluation, epoch deadline.
 //! - [`callbacks`]: host calls from the guest, access control, replay.
+//! - [`guest_payload`]: the exact bytes handed to the guest.
 //! - [`session`]: kwctl replay-session files.
 //! - [`request`] / [`response`]: AdmissionRequest in, AdmissionResponse out.
 //! - [`metadata`]: the `io.kubewarden.metadata` custom section and `annotate`.
@@ -17,6 +18,7 @@
 pub mod callbacks;
 pub mod cases;
 pub mod demo;
+pub mod guest_payload;
 pub mod host;
 pub mod metadata;
 pub mod request;

@@ -274,3 +274,41 @@ fn case_runner_reports_every_failing_case() {
     );
     assert!(report.contains("expected: [{\"op\":\"add\""), "{report}");
 }
+
+#[test]
+fn run_hands_the_guest_every_key_sorted() {
+    fn sorted_everywhere(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => {
+                let keys: Vec<&String> = map.keys().collect();
+                keys.windows(2).all(|pair| pair[0] < pair[1]) && map.values().all(sorted_everywhere)
+            }
+            Value::Array(items) => items.iter().all(sorted_everywhere),
+            _ => true,
+        }
+    }
+    let mut review = json!({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": request("echo")});
+    review["request"]["oldObject"] =
+        json!({"spec": {"serviceName": "nginx", "replicas": 1}, "metadata": {"name": "web"}});
+    review["request"]["operation"] = json!("UPDATE");
+    let request_path = write_json("cli-echo.json", &review);
+    let response = stdout_json(&policy_host(&[
+        "run",
+        "--settings-json",
+        r#"{"z": 1, "a": {"d": 1, "c": 2}}"#,
+        "-r",
+        path(&request_path),
+        path(test_guest_wasm()),
+    ]));
+    let payload = response["warnings"][0].as_str().expect("echoed payload");
+    let parsed: Value = serde_json::from_str(payload).unwrap();
+    assert!(sorted_everywhere(&parsed), "{payload}");
+    assert!(
+        payload.contains(r#""oldObject":{"metadata":{"name":"web"},"spec":{"replicas":1,"serviceName":"nginx"}},"operation":"UPDATE""#),
+        "{payload}"
+    );
+    assert!(
+        payload.ends_with(r#""settings":{"a":{"c":2,"d":1},"z":1}}"#),
+        "{payload}"
+    );
+}

@@ -395,3 +395,90 @@ fn bad_inputs_are_errors_not_panics() {
         .evaluate(&request("accept"), &json!([1]), None)
         .is_err());
 }
+
+// ---------------------------------------------------------------------------
+// What the guest receives
+
+/// Whether every object of the JSON text, at every depth, lists its keys in
+/// byte order. The text is parsed keeping its order (this crate enables
+/// serde_json's `preserve_order`).
+fn keys_sorted_everywhere(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<&String> = map.keys().collect();
+            keys.windows(2).all(|pair| pair[0] < pair[1])
+                && map.values().all(keys_sorted_everywhere)
+        }
+        Value::Array(items) => items.iter().all(keys_sorted_everywhere),
+        _ => true,
+    }
+}
+
+fn echoed_payload(evaluation: &policy_host::Evaluation) -> String {
+    evaluation
+        .response
+        .warnings
+        .as_ref()
+        .and_then(|warnings| warnings.first().cloned())
+        .expect("the echo action answers with the payload as its warning")
+}
+
+#[test]
+fn guest_receives_the_request_with_keys_sorted_at_every_level() {
+    // The request lists its members as the API server does (uid, kind, ...),
+    // its metadata lists name, namespace, annotations, and the settings put
+    // storage first: none of them in byte order.
+    let request = request("echo");
+    let settings = json!({"storage": {"minSize": "1Gi", "allowedStorageClasses": ["b", "a"]}, "enforcement": {}});
+    let written: Value = serde_json::from_str(&request.to_string()).unwrap();
+    assert!(
+        !keys_sorted_everywhere(&written),
+        "the fixture must be unsorted"
+    );
+
+    let evaluation = evaluator(EvaluatorOptions::default())
+        .evaluate(&request, &settings, None)
+        .unwrap();
+    let payload = echoed_payload(&evaluation);
+    assert_eq!(
+        payload,
+        concat!(
+            r#"{"request":{"kind":{"group":"apps","kind":"StatefulSet","version":"v1"},"#,
+            r#""name":"web","namespace":"default","#,
+            r#""object":{"apiVersion":"apps/v1","kind":"StatefulSet","#,
+            r#""metadata":{"annotations":{"test/action":"echo"},"name":"web","namespace":"default"},"#,
+            r#""spec":{"replicas":1,"serviceName":"nginx"}},"#,
+            r#""operation":"CREATE","#,
+            r#""resource":{"group":"apps","resource":"statefulsets","version":"v1"},"#,
+            r#""uid":"uid-echo","userInfo":{"username":"alice"}},"#,
+            r#""settings":{"enforcement":{},"storage":{"allowedStorageClasses":["b","a"],"minSize":"1Gi"}}}"#
+        )
+    );
+    let parsed: Value = serde_json::from_str(&payload).unwrap();
+    assert!(keys_sorted_everywhere(&parsed));
+}
+
+#[test]
+fn guest_receives_settings_with_keys_sorted() {
+    let validation = evaluator(EvaluatorOptions::default())
+        .validate_settings(&json!({"echo": true, "b": {"z": 1, "a": [{"y": 0, "x": 0}]}}))
+        .unwrap();
+    assert!(!validation.valid);
+    assert_eq!(
+        validation.message.as_deref(),
+        Some(r#"{"b":{"a":[{"x":0,"y":0}],"z":1},"echo":true}"#)
+    );
+}
+
+#[test]
+fn patch_of_a_sorted_object_still_holds_only_the_mutation() {
+    // The guest mutates the sorted object it received; the patch is diffed
+    // against the same object, so key order produces no operation.
+    let evaluation = evaluator(EvaluatorOptions::default())
+        .evaluate(&request("mutate"), &json!({}), None)
+        .unwrap();
+    assert_eq!(
+        evaluation.response.decoded_patch().unwrap(),
+        Some(json!([{"op": "add", "path": "/metadata/labels", "value": {"test/mutated": "yes"}}]))
+    );
+}
