@@ -21,6 +21,7 @@ use wasmtime_provider::wasmtime;
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 use crate::callbacks::{AccessPolicy, HostCallHandler};
+use crate::capabilities::HostCapabilities;
 use crate::guest_payload;
 use crate::metadata::{read_metadata, ContextAwareResource, PolicyMetadata};
 use crate::request::AdmissionRequest;
@@ -47,6 +48,15 @@ pub struct EvaluatorOptions {
     /// `--context-aware-resource`: resource types granted on top of the
     /// metadata's `contextAwareResources`.
     pub extra_context_aware_resources: Vec<ContextAwareResource>,
+    /// policy-server's grant: exactly these resource types (a policies.yml
+    /// entry's `contextAwareResources`). When set, the metadata,
+    /// `allow_context_aware` and `extra_context_aware_resources` are not
+    /// consulted: policy-server reads the list from the entry alone.
+    pub context_aware_allow_list: Option<Vec<ContextAwareResource>>,
+    /// The host capabilities the policy may call. kwctl's
+    /// `--allowed-host-capabilities` defaults to `*`; a policies.yml entry
+    /// without `hostCapabilities` grants none.
+    pub host_capabilities: HostCapabilities,
     /// Print the guest's `tracing/log` events on stderr.
     pub print_guest_logs: bool,
     /// Keep compiled code in this directory (wasmtime's compilation cache,
@@ -61,6 +71,8 @@ impl Default for EvaluatorOptions {
             timeout: DEFAULT_TIMEOUT,
             allow_context_aware: false,
             extra_context_aware_resources: Vec::new(),
+            context_aware_allow_list: None,
+            host_capabilities: HostCapabilities::AllowAll,
             print_guest_logs: false,
             compilation_cache_dir: None,
         }
@@ -152,18 +164,23 @@ impl Evaluator {
     pub fn new(module_bytes: &[u8], options: EvaluatorOptions) -> Result<Self> {
         let metadata = read_metadata(module_bytes)?;
 
-        let mut allowed_resources: std::collections::BTreeSet<(String, String)> = metadata
-            .iter()
-            .flat_map(|m| m.context_aware_resources.iter())
-            .chain(options.extra_context_aware_resources.iter())
-            .map(|r| (r.api_version.clone(), r.kind.clone()))
-            .collect();
-        if !options.allow_context_aware {
-            // Mirrors kwctl: without the flag the allow list is empty.
-            allowed_resources.clear();
-        }
+        let allowed_resources: std::collections::BTreeSet<(String, String)> =
+            match &options.context_aware_allow_list {
+                Some(list) => list
+                    .iter()
+                    .map(|r| (r.api_version.clone(), r.kind.clone()))
+                    .collect(),
+                // Mirrors kwctl: without the flag the allow list is empty.
+                None if !options.allow_context_aware => Default::default(),
+                None => metadata
+                    .iter()
+                    .flat_map(|m| m.context_aware_resources.iter())
+                    .chain(options.extra_context_aware_resources.iter())
+                    .map(|r| (r.api_version.clone(), r.kind.clone()))
+                    .collect(),
+            };
         let access = AccessPolicy {
-            allow_context_aware: options.allow_context_aware,
+            host_capabilities: options.host_capabilities.clone(),
             allowed_resources,
         };
 

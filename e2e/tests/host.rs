@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use policy_host::session::{Exchange, ExchangeResponse, HostRequest};
-use policy_host::{ContextAwareResource, EvaluatorOptions, ReplaySession};
+use policy_host::{ContextAwareResource, EvaluatorOptions, HostCapabilities, ReplaySession};
 use serde_json::{json, Value};
 
 use common::{evaluator, request};
@@ -480,5 +480,63 @@ fn patch_of_a_sorted_object_still_holds_only_the_mutation() {
     assert_eq!(
         evaluation.response.decoded_patch().unwrap(),
         Some(json!([{"op": "add", "path": "/metadata/labels", "value": {"test/mutated": "yes"}}]))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Host capabilities
+
+#[test]
+fn lookup_needs_its_host_capability_even_with_the_resource_granted() {
+    let refused = evaluator(EvaluatorOptions {
+        host_capabilities: HostCapabilities::parse(["kubernetes/list_resources_all"]).unwrap(),
+        ..context_aware()
+    })
+    .evaluate(
+        &request("lookup"),
+        &json!({}),
+        Some(session(vec![(get_service("nginx"), success("{}"))])),
+    )
+    .unwrap();
+    assert_eq!(
+        message(&refused),
+        "lookup failed: error invoking host capability kubernetes.get_resource: Host error: Policy has not been granted access to the 'kubernetes/get_resource' host capability. The violation has been reported."
+    );
+    assert_eq!(
+        refused.unused_exchanges, 1,
+        "a refused call consumes nothing"
+    );
+
+    let granted = evaluator(EvaluatorOptions {
+        host_capabilities: HostCapabilities::parse(["kubernetes/*"]).unwrap(),
+        ..context_aware()
+    })
+    .evaluate(
+        &request("lookup"),
+        &json!({}),
+        Some(session(vec![(get_service("nginx"), success("{}"))])),
+    )
+    .unwrap();
+    assert_eq!(message(&granted), "lookup ok: {}");
+}
+
+#[test]
+fn policy_server_grant_ignores_the_metadata() {
+    // The guest's metadata lists v1/Service; a policies.yml entry granting
+    // only StorageClass leaves the Service look-up refused.
+    let evaluation = evaluator(EvaluatorOptions {
+        context_aware_allow_list: Some(vec![ContextAwareResource {
+            api_version: "storage.k8s.io/v1".into(),
+            kind: "StorageClass".into(),
+        }]),
+        ..EvaluatorOptions::default()
+    })
+    .evaluate(&request("lookup"), &json!({}), None)
+    .unwrap();
+    assert!(
+        message(&evaluation)
+            .contains("Policy has not been granted access to Kubernetes v1/Service resources"),
+        "{}",
+        message(&evaluation)
     );
 }
