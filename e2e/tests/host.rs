@@ -540,3 +540,31 @@ fn policy_server_grant_ignores_the_metadata() {
         message(&evaluation)
     );
 }
+
+#[test]
+fn a_multi_line_host_error_reaches_the_guest_whole() {
+    // policy-server with RUST_BACKTRACE=1 hands the guest the error chain and
+    // a backtrace; the host passes the recorded text on unchanged.
+    let session = ReplaySession::from_path(
+        &common::manifest_dir().join("sessions/service-lookup-failure-backtrace.yml"),
+    )
+    .unwrap();
+    let evaluation = evaluator(context_aware())
+        .evaluate(&request("lookup"), &json!({}), Some(session))
+        .unwrap();
+    let text = message(&evaluation);
+    assert!(
+        text.starts_with(
+            "lookup failed: error invoking host capability kubernetes.get_resource: Host error: Callback evaluation failure: ServiceError: client error (Connect)\n\nCaused by:\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nStack backtrace:\n   0: anyhow::error::"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("  18: std::sys::pal::unix::thread::Thread::new::thread_start"),
+        "{text}"
+    );
+}
