@@ -15,7 +15,7 @@
 //! This crate enables `preserve_order` (other parts keep documents as written),
 //! so it sorts explicitly here. Compact output, no trailing newline.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::request::AdmissionRequest;
 
@@ -46,10 +46,14 @@ pub fn request_value(request: &AdmissionRequest) -> Value {
 }
 
 /// The input of the guest's `validate`, for a request given as
-/// [`request_value`] returns it.
+/// [`request_value`] returns it (already sorted, so it is written as is).
 pub fn validate_payload(request_value: &Value, settings: &Value) -> Vec<u8> {
-    let envelope = json!({ "request": request_value, "settings": settings });
-    sort_keys(envelope).to_string().into_bytes()
+    // "request" sorts before "settings": the envelope is written in order.
+    format!(
+        r#"{{"request":{request_value},"settings":{}}}"#,
+        sort_keys(settings.clone())
+    )
+    .into_bytes()
 }
 
 /// The input of the guest's `validate_settings`.
@@ -60,6 +64,7 @@ pub fn settings_payload(settings: &Value) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn request() -> AdmissionRequest {
         // Written in the order the API server writes a request, which is not
