@@ -133,6 +133,31 @@ impl Metadata {
             "policy-metadata.yml contextAwareResources",
         )
     }
+
+    /// The host capabilities the policy declares it calls.
+    fn host_capabilities(&self) -> BTreeSet<String> {
+        capability_set(
+            &self.doc["hostCapabilities"],
+            "policy-metadata.yml hostCapabilities",
+        )
+    }
+}
+
+/// A list of host capability paths as a set, refusing duplicates.
+fn capability_set(list: &Value, what: &str) -> BTreeSet<String> {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("{what} is not a list"));
+    let set: BTreeSet<String> = items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .unwrap_or_else(|| panic!("{what}: {item} is not a string"))
+                .to_string()
+        })
+        .collect();
+    assert_eq!(set.len(), items.len(), "{what} lists a capability twice");
+    set
 }
 
 /// A list of `{apiVersion, kind}` as a set, refusing other keys and duplicates.
@@ -338,6 +363,21 @@ fn policy_server_files_match_the_policy() {
             ),
             metadata.context_aware_resources(),
             "{what}: contextAwareResources differ from policy-metadata.yml"
+        );
+        // policy-server 1.35 grants an entry without hostCapabilities no host
+        // call at all: every look-up would fail and the policy deny.
+        let declared = metadata.host_capabilities();
+        assert!(
+            !declared.is_empty(),
+            "policy-metadata.yml declares no hostCapabilities"
+        );
+        assert_eq!(
+            capability_set(
+                &policy["hostCapabilities"],
+                &format!("{what} hostCapabilities")
+            ),
+            declared,
+            "{what}: hostCapabilities must grant exactly what policy-metadata.yml declares"
         );
         let settings = policy.get("settings").cloned().unwrap_or(json!({}));
         assert_valid_settings(&settings, &what);

@@ -4,12 +4,15 @@
 //! answers here as under kwctl / policy-server:
 //! - the binding must be `kubewarden` (`unknown binding: X` otherwise);
 //! - `tracing/log` is always accepted and answers nothing;
+//! - every other call is gated first by its capability path
+//!   `{namespace}/{operation}` (see [`crate::capabilities`]); a refusal reads
+//!   `Policy has not been granted access to the '<path>' host capability.
+//!   The violation has been reported.`;
 //! - `kubernetes/{get_resource,list_resources_by_namespace,list_resources_all}`
-//!   need access to the requested `(apiVersion, kind)`; a refusal reads
+//!   then need access to the requested `(apiVersion, kind)`; a refusal reads
 //!   `Policy has not been granted access to Kubernetes <apiVersion>/<kind>
 //!   resources. The violation has been reported.`;
-//! - `kubernetes/can_i` reads no resource type, so it only needs context-aware
-//!   access as a whole;
+//! - `kubernetes/can_i` reads no resource type: the capability gate is all;
 //! - an answer that fails (recorded `type: Error`, replay mismatch, exhausted
 //!   session) reaches the guest as `Callback evaluation failure: <why>`;
 //! - anything else is `unknown namespace: X` / `unknown operation: X`.
@@ -18,27 +21,28 @@ use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
 
+use crate::capabilities::{capability_refusal, HostCapabilities, UNGATED_NAMESPACE};
 use crate::session::{Exchange, ExchangeResponse, HostRequest, ReplaySession};
 
 /// Text policy-evaluator puts before every failed callback answer.
 pub const CALLBACK_FAILURE_PREFIX: &str = "Callback evaluation failure: ";
 
-/// What a policy may look up, fixed for the lifetime of an evaluator.
+/// What a policy may call and read, fixed for the lifetime of an evaluator.
 #[derive(Clone, Debug, Default)]
 pub struct AccessPolicy {
-    /// `--allow-context-aware`: without it every Kubernetes call is refused.
-    pub allow_context_aware: bool,
-    /// `(apiVersion, kind)` pairs the policy may read: the module metadata's
-    /// `contextAwareResources` plus any `--context-aware-resource`.
+    /// The host capabilities granted (`hostCapabilities` of a policies.yml
+    /// entry, or kwctl's `--allowed-host-capabilities`).
+    pub host_capabilities: HostCapabilities,
+    /// `(apiVersion, kind)` pairs the policy may read: a policies.yml entry's
+    /// `contextAwareResources`, or under kwctl's `--allow-context-aware` the
+    /// module metadata's list plus any `--context-aware-resource`.
     pub allowed_resources: BTreeSet<(String, String)>,
 }
 
 impl AccessPolicy {
     fn may_read(&self, api_version: &str, kind: &str) -> bool {
-        self.allow_context_aware
-            && self
-                .allowed_resources
-                .contains(&(api_version.to_string(), kind.to_string()))
+        self.allowed_resources
+            .contains(&(api_version.to_string(), kind.to_string()))
     }
 }
 
@@ -125,7 +129,7 @@ impl HostCallHandler {
             self.state().host_calls += 1;
             return Err(format!("unknown binding: {binding}"));
         }
-        if namespace == "tracing" {
+        if namespace == UNGATED_NAMESPACE {
             return match operation {
                 "log" => {
                     self.log_guest_event(payload);
@@ -135,6 +139,11 @@ impl HostCallHandler {
             };
         }
         self.state().host_calls += 1;
+        // Gated before the payload is read, like policy-evaluator's callback.
+        let capability_path = format!("{namespace}/{operation}");
+        if !self.access.host_capabilities.allows(&capability_path) {
+            return Err(capability_refusal(&capability_path));
+        }
         match namespace {
             "kubernetes" => self.handle_kubernetes(operation, payload),
             _ => Err(format!("unknown namespace: {namespace}")),
@@ -151,20 +160,11 @@ impl HostCallHandler {
 
     fn handle_kubernetes(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
         let request = decode_kubernetes_request(operation, payload)?;
-        match request.resource_type() {
-            Some((api_version, kind)) => {
-                if !self.access.may_read(api_version, kind) {
-                    return Err(format!(
-                        "Policy has not been granted access to Kubernetes {api_version}/{kind} resources. The violation has been reported."
-                    ));
-                }
-            }
-            None => {
-                if !self.access.allow_context_aware {
-                    return Err(format!(
-                        "Policy has not been granted access to the 'kubernetes/{operation}' host capability. The violation has been reported."
-                    ));
-                }
+        if let Some((api_version, kind)) = request.resource_type() {
+            if !self.access.may_read(api_version, kind) {
+                return Err(format!(
+                    "Policy has not been granted access to Kubernetes {api_version}/{kind} resources. The violation has been reported."
+                ));
             }
         }
         self.replay(request)
@@ -230,9 +230,20 @@ mod tests {
 
     fn service_access() -> AccessPolicy {
         AccessPolicy {
-            allow_context_aware: true,
+            host_capabilities: HostCapabilities::AllowAll,
             allowed_resources: BTreeSet::from([("v1".to_string(), "Service".to_string())]),
         }
+    }
+
+    fn granting(patterns: &[&str]) -> AccessPolicy {
+        AccessPolicy {
+            host_capabilities: HostCapabilities::parse(patterns).unwrap(),
+            ..service_access()
+        }
+    }
+
+    fn can_i_request() -> &'static [u8] {
+        br#"{"subject_access_review":{"groups":null,"resource_attributes":{"group":null,"name":null,"namespace":null,"resource":"pods","subresource":null,"verb":"get","version":null},"user":"alice"},"disable_cache":false}"#
     }
 
     fn session(response: ExchangeResponse) -> ReplaySession {
@@ -294,8 +305,12 @@ mod tests {
     }
 
     #[test]
-    fn refuses_without_context_aware_or_outside_allow_list() {
-        let handler = HostCallHandler::new(AccessPolicy::default(), None, false);
+    fn resource_outside_the_allow_list_is_refused_after_the_capability_gate() {
+        let no_resources = AccessPolicy {
+            host_capabilities: HostCapabilities::AllowAll,
+            allowed_resources: BTreeSet::new(),
+        };
+        let handler = HostCallHandler::new(no_resources, None, false);
         let err = handler
             .handle(
                 "kubewarden",
@@ -320,6 +335,104 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("Kubernetes storage.k8s.io/v1/StorageClass resources"));
         assert_eq!(handler.report().host_calls, 1);
+    }
+
+    #[test]
+    fn capability_gate_comes_before_the_resource_check_and_the_session() {
+        // Resource granted, capability not: the capability refusal wins and
+        // the recorded answer is not consumed.
+        let handler = HostCallHandler::new(
+            AccessPolicy {
+                host_capabilities: HostCapabilities::DenyAll,
+                ..service_access()
+            },
+            Some(session(ExchangeResponse::Success {
+                payload: "{}".into(),
+            })),
+            false,
+        );
+        let err = handler
+            .handle(
+                "kubewarden",
+                "kubernetes",
+                "get_resource",
+                service_request(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "Policy has not been granted access to the 'kubernetes/get_resource' host capability. The violation has been reported."
+        );
+        let report = handler.report();
+        assert_eq!(report.host_calls, 1, "a refused call is still a call");
+        assert_eq!(report.unused_exchanges, 1);
+
+        // Only list capabilities granted: get_resource is refused by name.
+        let handler =
+            HostCallHandler::new(granting(&["kubernetes/list_resources_all"]), None, false);
+        let err = handler
+            .handle(
+                "kubewarden",
+                "kubernetes",
+                "get_resource",
+                service_request(),
+            )
+            .unwrap_err();
+        assert!(
+            err.contains("'kubernetes/get_resource' host capability"),
+            "{err}"
+        );
+        // The gate reads only the path: even an undecodable payload is refused by it.
+        let err = handler
+            .handle("kubewarden", "kubernetes", "can_i", b"not json")
+            .unwrap_err();
+        assert!(err.contains("'kubernetes/can_i' host capability"), "{err}");
+        let err = handler
+            .handle(
+                "kubewarden",
+                "net",
+                "v1/dns_lookup_host",
+                b"\"example.com\"",
+            )
+            .unwrap_err();
+        assert!(
+            err.contains("'net/v1/dns_lookup_host' host capability"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tracing_is_never_gated() {
+        let handler = HostCallHandler::new(
+            AccessPolicy {
+                host_capabilities: HostCapabilities::DenyAll,
+                allowed_resources: BTreeSet::new(),
+            },
+            None,
+            false,
+        );
+        assert_eq!(
+            handler.handle("kubewarden", "tracing", "log", b"{}"),
+            Ok(Vec::new())
+        );
+        assert_eq!(handler.report().host_calls, 0);
+    }
+
+    #[test]
+    fn can_i_needs_only_its_capability() {
+        let handler = HostCallHandler::new(
+            AccessPolicy {
+                host_capabilities: HostCapabilities::parse(["kubernetes/can_i"]).unwrap(),
+                allowed_resources: BTreeSet::new(),
+            },
+            None,
+            false,
+        );
+        let err = handler
+            .handle("kubewarden", "kubernetes", "can_i", can_i_request())
+            .unwrap_err();
+        // Past both gates: it fails only because no session was given.
+        assert!(err.contains("no replay session was given"), "{err}");
     }
 
     #[test]

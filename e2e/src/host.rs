@@ -21,6 +21,8 @@ use wasmtime_provider::wasmtime;
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
 use crate::callbacks::{AccessPolicy, HostCallHandler};
+use crate::capabilities::HostCapabilities;
+use crate::guest_payload;
 use crate::metadata::{read_metadata, ContextAwareResource, PolicyMetadata};
 use crate::request::AdmissionRequest;
 use crate::response::{AdmissionResponse, PolicyValidationResponse};
@@ -46,6 +48,15 @@ pub struct EvaluatorOptions {
     /// `--context-aware-resource`: resource types granted on top of the
     /// metadata's `contextAwareResources`.
     pub extra_context_aware_resources: Vec<ContextAwareResource>,
+    /// policy-server's grant: exactly these resource types (a policies.yml
+    /// entry's `contextAwareResources`). When set, the metadata,
+    /// `allow_context_aware` and `extra_context_aware_resources` are not
+    /// consulted: policy-server reads the list from the entry alone.
+    pub context_aware_allow_list: Option<Vec<ContextAwareResource>>,
+    /// The host capabilities the policy may call. kwctl's
+    /// `--allowed-host-capabilities` defaults to `*`; a policies.yml entry
+    /// without `hostCapabilities` grants none.
+    pub host_capabilities: HostCapabilities,
     /// Print the guest's `tracing/log` events on stderr.
     pub print_guest_logs: bool,
     /// Keep compiled code in this directory (wasmtime's compilation cache,
@@ -60,6 +71,8 @@ impl Default for EvaluatorOptions {
             timeout: DEFAULT_TIMEOUT,
             allow_context_aware: false,
             extra_context_aware_resources: Vec::new(),
+            context_aware_allow_list: None,
+            host_capabilities: HostCapabilities::AllowAll,
             print_guest_logs: false,
             compilation_cache_dir: None,
         }
@@ -151,18 +164,23 @@ impl Evaluator {
     pub fn new(module_bytes: &[u8], options: EvaluatorOptions) -> Result<Self> {
         let metadata = read_metadata(module_bytes)?;
 
-        let mut allowed_resources: std::collections::BTreeSet<(String, String)> = metadata
-            .iter()
-            .flat_map(|m| m.context_aware_resources.iter())
-            .chain(options.extra_context_aware_resources.iter())
-            .map(|r| (r.api_version.clone(), r.kind.clone()))
-            .collect();
-        if !options.allow_context_aware {
-            // Mirrors kwctl: without the flag the allow list is empty.
-            allowed_resources.clear();
-        }
+        let allowed_resources: std::collections::BTreeSet<(String, String)> =
+            match &options.context_aware_allow_list {
+                Some(list) => list
+                    .iter()
+                    .map(|r| (r.api_version.clone(), r.kind.clone()))
+                    .collect(),
+                // Mirrors kwctl: without the flag the allow list is empty.
+                None if !options.allow_context_aware => Default::default(),
+                None => metadata
+                    .iter()
+                    .flat_map(|m| m.context_aware_resources.iter())
+                    .chain(options.extra_context_aware_resources.iter())
+                    .map(|r| (r.api_version.clone(), r.kind.clone()))
+                    .collect(),
+            };
         let access = AccessPolicy {
-            allow_context_aware: options.allow_context_aware,
+            host_capabilities: options.host_capabilities.clone(),
             allowed_resources,
         };
 
@@ -304,11 +322,12 @@ impl PolicyInstance {
         Ok(version)
     }
 
-    /// Calls `validate_settings` with the raw settings JSON. A guest error or
-    /// an unreadable answer counts as invalid settings, as in policy-evaluator.
+    /// Calls `validate_settings` with the settings JSON (keys sorted, as
+    /// policy-evaluator writes them). A guest error or an unreadable answer
+    /// counts as invalid settings, as in policy-evaluator.
     pub fn validate_settings(&self, settings: &Value) -> SettingsValidation {
-        let payload = settings.to_string();
-        match self.host.call("validate_settings", payload.as_bytes()) {
+        let payload = guest_payload::settings_payload(settings);
+        match self.host.call("validate_settings", &payload) {
             Ok(raw) => serde_json::from_slice(&raw).unwrap_or_else(|e| SettingsValidation {
                 valid: false,
                 message: Some(format!(
@@ -326,19 +345,29 @@ impl PolicyInstance {
         }
     }
 
-    /// Calls `validate` with `{"request": ..., "settings": ...}` and builds the
-    /// AdmissionResponse. A guest error, trap or timeout becomes policy-server's
-    /// `internal server error` rejection (code 500).
+    /// Calls `validate` with `{"request": ..., "settings": ...}`, byte for
+    /// byte as policy-evaluator writes it (see [`guest_payload`]), and builds
+    /// the AdmissionResponse. A guest error, trap or timeout becomes
+    /// policy-server's `internal server error` rejection (code 500).
     pub fn validate(&self, request: &AdmissionRequest, settings: &Value) -> Evaluation {
         self.handler.reset_counters();
-        let payload = json!({ "request": request, "settings": settings }).to_string();
-        let response = match self.host.call("validate", payload.as_bytes()) {
+        let request_value = guest_payload::request_value(request);
+        let payload = guest_payload::validate_payload(&request_value, settings);
+        // policy-evaluator diffs the mutated object against the object it
+        // handed the guest, both parsed into key-sorted maps: the patch holds
+        // the same operations in the same order as policy-server's.
+        let request_object = request_value.get("object");
+        let response = match self.host.call("validate", &payload) {
             Ok(raw) => serde_json::from_slice::<PolicyValidationResponse>(&raw)
                 .map_err(|e| anyhow!("cannot decode the policy's validation response: {e}"))
-                .and_then(|policy_response| {
+                .and_then(|mut policy_response| {
+                    policy_response.mutated_object = policy_response
+                        .mutated_object
+                        .take()
+                        .map(guest_payload::sort_keys);
                     AdmissionResponse::from_policy_response(
                         &request.uid,
-                        request.object.as_ref(),
+                        request_object,
                         &policy_response,
                     )
                 })

@@ -8,21 +8,28 @@
 //!
 //! - [`host`]: compile once, fresh instance per evaluation, epoch deadline.
 //! - [`callbacks`]: host calls from the guest, access control, replay.
+//! - [`capabilities`]: host-capability grants (`hostCapabilities`).
+//! - [`guest_payload`]: the exact bytes handed to the guest.
 //! - [`session`]: kwctl replay-session files.
 //! - [`request`] / [`response`]: AdmissionRequest in, AdmissionResponse out.
 //! - [`metadata`]: the `io.kubewarden.metadata` custom section and `annotate`.
+//! - [`policies`]: a policy-server `policies.yml` entry and what it grants.
 //! - [`demo`]: `policy-host demo`, the example requests printed for a person.
 //! - [`cases`]: the data-driven e2e cases (`e2e/cases/*.yml`) and their runner.
 
 pub mod callbacks;
+pub mod capabilities;
 pub mod cases;
 pub mod demo;
+pub mod guest_payload;
 pub mod host;
 pub mod metadata;
+pub mod policies;
 pub mod request;
 pub mod response;
 pub mod session;
 
+pub use capabilities::HostCapabilities;
 pub use host::{
     settings_object, Evaluation, Evaluator, EvaluatorOptions, PolicyInstance, SettingsValidation,
     DEFAULT_TIMEOUT,

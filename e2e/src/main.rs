@@ -14,9 +14,11 @@ use policy_host::demo;
 use policy_host::metadata::{
     annotate, read_metadata_json, AnnotateInput, PolicyMetadata, ANNOTATION_KWCTL_VERSION,
 };
+use policy_host::policies::PolicyServerEntry;
 use policy_host::{
     settings_object, AdmissionRequest, ContextAwareResource, Evaluator, EvaluatorOptions,
-    ReplaySession, CACHE_DIR_ENV, HOST_CALLS_STDERR_PREFIX, REPLAY_PROBLEM_STDERR_PREFIX,
+    HostCapabilities, ReplaySession, CACHE_DIR_ENV, HOST_CALLS_STDERR_PREFIX,
+    REPLAY_PROBLEM_STDERR_PREFIX,
 };
 
 #[derive(Parser)]
@@ -65,6 +67,29 @@ struct RunArgs {
     /// Also grant this resource type (API_VERSION/KIND, e.g. storage.k8s.io/v1/StorageClass).
     #[arg(long, value_name = "API_VERSION/KIND", value_parser = parse_resource_type)]
     context_aware_resource: Vec<ContextAwareResource>,
+    /// Host capability the policy may call (repeatable; `*`, `kubernetes/*`,
+    /// `kubernetes/get_resource`, ...). Like kwctl: `*` when not given.
+    #[arg(long, value_name = "PATTERN")]
+    allowed_host_capabilities: Vec<String>,
+    /// Run as a standalone policy-server would: settings, contextAwareResources,
+    /// hostCapabilities, allowedToMutate, policyMode and timeoutEvalSeconds come
+    /// from the entry `--policy-id` of this policies.yml file.
+    #[arg(
+        long,
+        value_name = "POLICIES_FILE",
+        requires = "policy_id",
+        conflicts_with_all = [
+            "settings_json",
+            "settings_path",
+            "allow_context_aware",
+            "context_aware_resource",
+            "allowed_host_capabilities",
+        ]
+    )]
+    policies: Option<PathBuf>,
+    /// The entry of `--policies` to run (policy-server's /validate/<POLICY_ID>).
+    #[arg(long, value_name = "POLICY_ID", requires = "policies")]
+    policy_id: Option<String>,
     /// Stop the policy after this many milliseconds (policy-server's --policy-timeout).
     #[arg(long, default_value_t = 2000)]
     timeout_ms: u64,
@@ -156,7 +181,14 @@ fn read_settings(args: &RunArgs) -> Result<Value> {
 }
 
 fn run(args: RunArgs) -> Result<()> {
-    let settings = read_settings(&args)?;
+    let entry = match (&args.policies, &args.policy_id) {
+        (Some(file), Some(id)) => Some(PolicyServerEntry::from_path(file, id)?),
+        _ => None,
+    };
+    let settings = match &entry {
+        Some(entry) => entry.settings.clone(),
+        None => read_settings(&args)?,
+    };
     let request = AdmissionRequest::from_path(&args.request_path)?;
     let session = args
         .replay_host_capabilities_interactions
@@ -164,14 +196,41 @@ fn run(args: RunArgs) -> Result<()> {
         .map(ReplaySession::from_path)
         .transpose()?;
     let module = read_module(&args.module)?;
+    let kwctl_timeout = Duration::from_millis(args.timeout_ms);
+    let options = match &entry {
+        Some(entry) => {
+            for key in &entry.ignored_keys {
+                eprintln!(
+                    "policy-host: policy {:?}: `{key}` is not a key policy-server reads; it is ignored",
+                    entry.id
+                );
+            }
+            EvaluatorOptions {
+                timeout: entry.timeout.unwrap_or(kwctl_timeout),
+                context_aware_allow_list: Some(entry.context_aware_resources.clone()),
+                host_capabilities: entry.host_capabilities.clone(),
+                ..EvaluatorOptions::default()
+            }
+        }
+        None => EvaluatorOptions {
+            timeout: kwctl_timeout,
+            allow_context_aware: args.allow_context_aware,
+            extra_context_aware_resources: args.context_aware_resource.clone(),
+            host_capabilities: if args.allowed_host_capabilities.is_empty() {
+                HostCapabilities::AllowAll
+            } else {
+                HostCapabilities::parse(&args.allowed_host_capabilities)
+                    .context("--allowed-host-capabilities")?
+            },
+            ..EvaluatorOptions::default()
+        },
+    };
     let evaluator = Evaluator::new(
         &module,
         EvaluatorOptions {
-            timeout: Duration::from_millis(args.timeout_ms),
-            allow_context_aware: args.allow_context_aware,
-            extra_context_aware_resources: args.context_aware_resource.clone(),
             print_guest_logs: args.verbose || std::env::var_os("RUST_LOG").is_some(),
             compilation_cache_dir: compilation_cache_dir(),
+            ..options
         },
     )
     .with_context(|| format!("cannot load policy {}", args.module.display()))?;
@@ -199,9 +258,11 @@ fn run(args: RunArgs) -> Result<()> {
         );
     }
     eprintln!("{HOST_CALLS_STDERR_PREFIX}{}", evaluation.host_calls);
-    print_line(
-        &serde_json::to_string(&evaluation.response).context("cannot serialize the response")?,
-    )
+    let response = match &entry {
+        Some(entry) => entry.apply_to(evaluation.response),
+        None => evaluation.response,
+    };
+    print_line(&serde_json::to_string(&response).context("cannot serialize the response")?)
 }
 
 fn run_demo(args: DemoArgs) -> Result<()> {

@@ -2,9 +2,10 @@
 //!
 //! kwctl accepts either an AdmissionRequest or a whole AdmissionReview, reads
 //! it into policy-evaluator's `AdmissionRequest` struct and serialises that
-//! struct again for the guest. That round trip drops unknown members, drops
-//! `null` optional members and fixes the member order; this module performs
-//! the same normalisation so a policy sees the same bytes here and there.
+//! struct again for the guest. That round trip drops unknown members and
+//! `null` optional members, and a member written twice keeps its last value;
+//! this module performs the same normalisation. The guest then sees every key
+//! sorted (see [`crate::guest_payload`]).
 
 use std::collections::BTreeMap;
 
@@ -39,8 +40,10 @@ pub struct UserInfo {
     pub extra: Option<BTreeMap<String, Vec<String>>>,
 }
 
-/// `admission.k8s.io/v1` AdmissionRequest, member for member (and in the same
-/// order) as policy-evaluator models it.
+/// `admission.k8s.io/v1` AdmissionRequest, member for member as
+/// policy-evaluator models it (`admission_request.rs`): `None` members are
+/// left out, and the guest receives the members in byte order, not in this
+/// declaration order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionRequest {

@@ -274,3 +274,260 @@ fn case_runner_reports_every_failing_case() {
     );
     assert!(report.contains("expected: [{\"op\":\"add\""), "{report}");
 }
+
+#[test]
+fn run_hands_the_guest_every_key_sorted() {
+    fn sorted_everywhere(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => {
+                let keys: Vec<&String> = map.keys().collect();
+                keys.windows(2).all(|pair| pair[0] < pair[1]) && map.values().all(sorted_everywhere)
+            }
+            Value::Array(items) => items.iter().all(sorted_everywhere),
+            _ => true,
+        }
+    }
+    let mut review = json!({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": request("echo")});
+    review["request"]["oldObject"] =
+        json!({"spec": {"serviceName": "nginx", "replicas": 1}, "metadata": {"name": "web"}});
+    review["request"]["operation"] = json!("UPDATE");
+    let request_path = write_json("cli-echo.json", &review);
+    let response = stdout_json(&policy_host(&[
+        "run",
+        "--settings-json",
+        r#"{"z": 1, "a": {"d": 1, "c": 2}}"#,
+        "-r",
+        path(&request_path),
+        path(test_guest_wasm()),
+    ]));
+    let payload = response["warnings"][0].as_str().expect("echoed payload");
+    let parsed: Value = serde_json::from_str(payload).unwrap();
+    assert!(sorted_everywhere(&parsed), "{payload}");
+    assert!(
+        payload.contains(r#""oldObject":{"metadata":{"name":"web"},"spec":{"replicas":1,"serviceName":"nginx"}},"operation":"UPDATE""#),
+        "{payload}"
+    );
+    assert!(
+        payload.ends_with(r#""settings":{"a":{"c":2,"d":1},"z":1}}"#),
+        "{payload}"
+    );
+}
+
+#[test]
+fn allowed_host_capabilities_gate_look_ups_like_kwctl() {
+    let request_path = write_json("cli-lookup-gated.json", &request("lookup"));
+    let session = fixtures_dir().join("sessions/service-nginx.yml");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "-r",
+            path(&request_path),
+            "--allow-context-aware",
+            "--replay-host-capabilities-interactions",
+            path(&session),
+        ];
+        args.extend_from_slice(extra);
+        args.push(path(annotated_test_guest()));
+        policy_host(&args)
+    };
+    // kwctl's default is `*`.
+    let default = stdout_json(&run(&[]));
+    assert!(
+        default["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("lookup ok:"),
+        "{default}"
+    );
+    let refused = stdout_json(&run(&[
+        "--allowed-host-capabilities",
+        "kubernetes/can_i",
+        "--allowed-host-capabilities",
+        "oci/*",
+    ]));
+    assert_eq!(
+        refused["status"]["message"],
+        "lookup failed: error invoking host capability kubernetes.get_resource: Host error: Policy has not been granted access to the 'kubernetes/get_resource' host capability. The violation has been reported."
+    );
+    let granted = stdout_json(&run(&["--allowed-host-capabilities", "kubernetes/*"]));
+    assert!(granted["status"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("lookup ok:"));
+
+    let bad = run(&["--allowed-host-capabilities", "kubernetes/get_resources"]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.starts_with("Error: --allowed-host-capabilities: unknown host capability \"kubernetes/get_resources\""),
+        "{stderr}"
+    );
+}
+
+/// Writes a policies.yml with one entry, `test-guest`, made of `entry`.
+fn policies_file(name: &str, entry: &str) -> std::path::PathBuf {
+    let file = scratch_dir().join(name);
+    std::fs::write(
+        &file,
+        format!("test-guest:\n  module: registry://127.0.0.1:5000/test-guest:v1\n{entry}"),
+    )
+    .unwrap();
+    file
+}
+
+fn run_entry(policies: &Path, action: &str, session: Option<&str>) -> Output {
+    let request_path = write_json(&format!("cli-entry-{action}.json"), &request(action));
+    let session_path = session.map(|s| fixtures_dir().join("sessions").join(s));
+    let mut args = vec![
+        "run",
+        "--policies",
+        path(policies),
+        "--policy-id",
+        "test-guest",
+        "-r",
+        path(&request_path),
+    ];
+    if let Some(session_path) = &session_path {
+        args.push("--replay-host-capabilities-interactions");
+        args.push(path(session_path));
+    }
+    args.push(path(annotated_test_guest()));
+    policy_host(&args)
+}
+
+#[test]
+fn policies_entry_grants_what_policy_server_grants() {
+    let granted = policies_file(
+        "cli-policies-granted.yml",
+        "  contextAwareResources: [{apiVersion: v1, kind: Service}]\n  hostCapabilities: [kubernetes/get_resource]\n",
+    );
+    let response = stdout_json(&run_entry(&granted, "lookup", Some("service-nginx.yml")));
+    assert!(
+        response["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("lookup ok:"),
+        "{response}"
+    );
+
+    // No hostCapabilities: policy-server refuses every look-up by name,
+    // although contextAwareResources grants the resource.
+    let no_capabilities = policies_file(
+        "cli-policies-no-capabilities.yml",
+        "  contextAwareResources: [{apiVersion: v1, kind: Service}]\n",
+    );
+    let output = run_entry(&no_capabilities, "lookup", Some("service-nginx.yml"));
+    let response = stdout_json(&output);
+    assert_eq!(
+        response["status"]["message"],
+        "lookup failed: error invoking host capability kubernetes.get_resource: Host error: Policy has not been granted access to the 'kubernetes/get_resource' host capability. The violation has been reported."
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("1 recorded exchange(s) have not been replayed"),
+        "{stderr}"
+    );
+
+    // hostCapabilities alone: the resource must still be listed, and the
+    // module's metadata (which lists v1/Service) does not count.
+    let no_resources = policies_file(
+        "cli-policies-no-resources.yml",
+        "  hostCapabilities: ['*']\n",
+    );
+    let response = stdout_json(&run_entry(&no_resources, "lookup", None));
+    assert_eq!(
+        response["status"]["message"],
+        "lookup failed: error invoking host capability kubernetes.get_resource: Host error: Policy has not been granted access to Kubernetes v1/Service resources. The violation has been reported."
+    );
+}
+
+#[test]
+fn policies_entry_applies_allowed_to_mutate_and_policy_mode() {
+    let validating = policies_file("cli-policies-validating.yml", "  settings: {}\n");
+    let response = stdout_json(&run_entry(&validating, "mutate", None));
+    assert_eq!(
+        response,
+        json!({
+            "uid": "uid-mutate",
+            "allowed": false,
+            "status": {"message": "Request rejected by policy test-guest. The policy attempted to mutate the request, but it is currently configured to not allow mutations."},
+            "auditAnnotations": null,
+            "warnings": null
+        })
+    );
+    let mutating = policies_file("cli-policies-mutating.yml", "  allowedToMutate: true\n");
+    let response = stdout_json(&run_entry(&mutating, "mutate", None));
+    assert_eq!(response["patchType"], "JSONPatch");
+
+    let monitor = policies_file("cli-policies-monitor.yml", "  policyMode: monitor\n");
+    let response = stdout_json(&run_entry(&monitor, "reject", None));
+    assert_eq!(
+        response,
+        json!({"uid": "uid-reject", "allowed": true, "auditAnnotations": null, "warnings": null})
+    );
+}
+
+#[test]
+fn policies_entry_settings_and_mistakes() {
+    let invalid = policies_file(
+        "cli-policies-invalid.yml",
+        "  settings:\n    invalid: true\n",
+    );
+    let output = run_entry(&invalid, "accept", None);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Provided settings are not valid"),
+        "{stderr}"
+    );
+
+    let misspelt = policies_file("cli-policies-misspelt.yml", "  hostCapabilites: ['*']\n");
+    let output = run_entry(&misspelt, "accept", None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("policy \"test-guest\": `hostCapabilites` is not a key policy-server reads; it is ignored"),
+        "{stderr}"
+    );
+    assert_eq!(stdout_json(&output)["allowed"], true);
+
+    let request_path = write_json("cli-entry-missing.json", &request("accept"));
+    let output = policy_host(&[
+        "run",
+        "--policies",
+        path(&misspelt),
+        "--policy-id",
+        "other",
+        "-r",
+        path(&request_path),
+        path(annotated_test_guest()),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no policy named \"other\"; the file defines: test-guest"),
+        "{stderr}"
+    );
+
+    // The entry is the whole configuration: kwctl's grant flags conflict with it.
+    for flag in [
+        vec!["--settings-json", "{}"],
+        vec!["--allow-context-aware"],
+        vec!["--allowed-host-capabilities", "*"],
+    ] {
+        let mut args = vec![
+            "run",
+            "--policies",
+            path(&misspelt),
+            "--policy-id",
+            "test-guest",
+            "-r",
+            path(&request_path),
+        ];
+        args.extend(flag.iter().copied());
+        args.push(path(annotated_test_guest()));
+        let output = policy_host(&args);
+        assert!(!output.status.success(), "{flag:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("cannot be used with"), "{flag:?}: {stderr}");
+    }
+}

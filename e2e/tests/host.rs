@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use policy_host::session::{Exchange, ExchangeResponse, HostRequest};
-use policy_host::{ContextAwareResource, EvaluatorOptions, ReplaySession};
+use policy_host::{ContextAwareResource, EvaluatorOptions, HostCapabilities, ReplaySession};
 use serde_json::{json, Value};
 
 use common::{evaluator, request};
@@ -394,4 +394,177 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(evaluator
         .evaluate(&request("accept"), &json!([1]), None)
         .is_err());
+}
+
+// ---------------------------------------------------------------------------
+// What the guest receives
+
+/// Whether every object of the JSON text, at every depth, lists its keys in
+/// byte order. The text is parsed keeping its order (this crate enables
+/// serde_json's `preserve_order`).
+fn keys_sorted_everywhere(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<&String> = map.keys().collect();
+            keys.windows(2).all(|pair| pair[0] < pair[1])
+                && map.values().all(keys_sorted_everywhere)
+        }
+        Value::Array(items) => items.iter().all(keys_sorted_everywhere),
+        _ => true,
+    }
+}
+
+fn echoed_payload(evaluation: &policy_host::Evaluation) -> String {
+    evaluation
+        .response
+        .warnings
+        .as_ref()
+        .and_then(|warnings| warnings.first().cloned())
+        .expect("the echo action answers with the payload as its warning")
+}
+
+#[test]
+fn guest_receives_the_request_with_keys_sorted_at_every_level() {
+    // The request lists its members as the API server does (uid, kind, ...),
+    // its metadata lists name, namespace, annotations, and the settings put
+    // storage first: none of them in byte order.
+    let request = request("echo");
+    let settings = json!({"storage": {"minSize": "1Gi", "allowedStorageClasses": ["b", "a"]}, "enforcement": {}});
+    let written: Value = serde_json::from_str(&request.to_string()).unwrap();
+    assert!(
+        !keys_sorted_everywhere(&written),
+        "the fixture must be unsorted"
+    );
+
+    let evaluation = evaluator(EvaluatorOptions::default())
+        .evaluate(&request, &settings, None)
+        .unwrap();
+    let payload = echoed_payload(&evaluation);
+    assert_eq!(
+        payload,
+        concat!(
+            r#"{"request":{"kind":{"group":"apps","kind":"StatefulSet","version":"v1"},"#,
+            r#""name":"web","namespace":"default","#,
+            r#""object":{"apiVersion":"apps/v1","kind":"StatefulSet","#,
+            r#""metadata":{"annotations":{"test/action":"echo"},"name":"web","namespace":"default"},"#,
+            r#""spec":{"replicas":1,"serviceName":"nginx"}},"#,
+            r#""operation":"CREATE","#,
+            r#""resource":{"group":"apps","resource":"statefulsets","version":"v1"},"#,
+            r#""uid":"uid-echo","userInfo":{"username":"alice"}},"#,
+            r#""settings":{"enforcement":{},"storage":{"allowedStorageClasses":["b","a"],"minSize":"1Gi"}}}"#
+        )
+    );
+    let parsed: Value = serde_json::from_str(&payload).unwrap();
+    assert!(keys_sorted_everywhere(&parsed));
+}
+
+#[test]
+fn guest_receives_settings_with_keys_sorted() {
+    let validation = evaluator(EvaluatorOptions::default())
+        .validate_settings(&json!({"echo": true, "b": {"z": 1, "a": [{"y": 0, "x": 0}]}}))
+        .unwrap();
+    assert!(!validation.valid);
+    assert_eq!(
+        validation.message.as_deref(),
+        Some(r#"{"b":{"a":[{"x":0,"y":0}],"z":1},"echo":true}"#)
+    );
+}
+
+#[test]
+fn patch_of_a_sorted_object_still_holds_only_the_mutation() {
+    // The guest mutates the sorted object it received; the patch is diffed
+    // against the same object, so key order produces no operation.
+    let evaluation = evaluator(EvaluatorOptions::default())
+        .evaluate(&request("mutate"), &json!({}), None)
+        .unwrap();
+    assert_eq!(
+        evaluation.response.decoded_patch().unwrap(),
+        Some(json!([{"op": "add", "path": "/metadata/labels", "value": {"test/mutated": "yes"}}]))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Host capabilities
+
+#[test]
+fn lookup_needs_its_host_capability_even_with_the_resource_granted() {
+    let refused = evaluator(EvaluatorOptions {
+        host_capabilities: HostCapabilities::parse(["kubernetes/list_resources_all"]).unwrap(),
+        ..context_aware()
+    })
+    .evaluate(
+        &request("lookup"),
+        &json!({}),
+        Some(session(vec![(get_service("nginx"), success("{}"))])),
+    )
+    .unwrap();
+    assert_eq!(
+        message(&refused),
+        "lookup failed: error invoking host capability kubernetes.get_resource: Host error: Policy has not been granted access to the 'kubernetes/get_resource' host capability. The violation has been reported."
+    );
+    assert_eq!(
+        refused.unused_exchanges, 1,
+        "a refused call consumes nothing"
+    );
+
+    let granted = evaluator(EvaluatorOptions {
+        host_capabilities: HostCapabilities::parse(["kubernetes/*"]).unwrap(),
+        ..context_aware()
+    })
+    .evaluate(
+        &request("lookup"),
+        &json!({}),
+        Some(session(vec![(get_service("nginx"), success("{}"))])),
+    )
+    .unwrap();
+    assert_eq!(message(&granted), "lookup ok: {}");
+}
+
+#[test]
+fn policy_server_grant_ignores_the_metadata() {
+    // The guest's metadata lists v1/Service; a policies.yml entry granting
+    // only StorageClass leaves the Service look-up refused.
+    let evaluation = evaluator(EvaluatorOptions {
+        context_aware_allow_list: Some(vec![ContextAwareResource {
+            api_version: "storage.k8s.io/v1".into(),
+            kind: "StorageClass".into(),
+        }]),
+        ..EvaluatorOptions::default()
+    })
+    .evaluate(&request("lookup"), &json!({}), None)
+    .unwrap();
+    assert!(
+        message(&evaluation)
+            .contains("Policy has not been granted access to Kubernetes v1/Service resources"),
+        "{}",
+        message(&evaluation)
+    );
+}
+
+#[test]
+fn a_multi_line_host_error_reaches_the_guest_whole() {
+    // policy-server with RUST_BACKTRACE=1 hands the guest the error chain and
+    // a backtrace; the host passes the recorded text on unchanged.
+    let session = ReplaySession::from_path(
+        &common::manifest_dir().join("sessions/service-lookup-failure-backtrace.yml"),
+    )
+    .unwrap();
+    let evaluation = evaluator(context_aware())
+        .evaluate(&request("lookup"), &json!({}), Some(session))
+        .unwrap();
+    let text = message(&evaluation);
+    assert!(
+        text.starts_with(
+            "lookup failed: error invoking host capability kubernetes.get_resource: Host error: Callback evaluation failure: ServiceError: client error (Connect)\n\nCaused by:\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nStack backtrace:\n   0: anyhow::error::"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("  18: std::sys::pal::unix::thread::Thread::new::thread_start"),
+        "{text}"
+    );
 }

@@ -11,6 +11,7 @@
 //! | `mutate-noop`          | accept with `mutated_object` equal to the request object         |
 //! | `reject`               | reject, code 400, message `rejected by test guest`               |
 //! | `warn`                 | accept with two warnings and one audit annotation                |
+//! | `echo`                 | accept with one warning: the `validate` input, byte for byte     |
 //! | `lookup`               | `get_resource` v1/Service (`test/service`, default `nginx`)      |
 //! | `lookup-twice`         | two `get_resource` calls                                         |
 //! | `lookup-storageclass`  | `get_resource` storage.k8s.io/v1/StorageClass `fast`            |
@@ -23,6 +24,10 @@
 //!
 //! Look-up actions accept the request and echo the outcome in the message:
 //! `lookup ok: <json>` or `lookup failed: <error>`.
+//!
+//! `validate_settings` refuses settings with `invalid: true`, and answers
+//! settings with `echo: true` as invalid with the input it received, byte for
+//! byte, as the message.
 
 use std::collections::HashMap;
 
@@ -142,6 +147,10 @@ fn validate(payload: &[u8]) -> CallResult {
             )])),
             ..accepted()
         }),
+        "echo" => respond(ValidationResponse {
+            warnings: Some(vec![String::from_utf8_lossy(payload).into_owned()]),
+            ..accepted()
+        }),
         "lookup" => {
             let name = annotation(&object, "test/service").unwrap_or("nginx");
             respond(echo_lookup(lookup_service(name, &namespace)))
@@ -219,7 +228,12 @@ fn validate_settings(payload: &[u8]) -> CallResult {
     let settings = settings
         .as_object()
         .ok_or("settings must be a JSON object")?;
-    let response = if settings.get("invalid") == Some(&Value::Bool(true)) {
+    let response = if settings.get("echo") == Some(&Value::Bool(true)) {
+        SettingsValidationResponse {
+            valid: false,
+            message: Some(String::from_utf8_lossy(payload).into_owned()),
+        }
+    } else if settings.get("invalid") == Some(&Value::Bool(true)) {
         SettingsValidationResponse {
             valid: false,
             message: Some("settings are invalid: the `invalid` flag is set".to_string()),

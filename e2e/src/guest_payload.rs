@@ -1,0 +1,132 @@
+//! The bytes handed to the guest, as policy-evaluator writes them.
+//!
+//! policy-evaluator (`runtimes/wapc/runtime.rs`, `Runtime::validate`) builds
+//! the `validate` input with `serde_json::json!({"request": request,
+//! "settings": settings})` and writes it with `serde_json::to_string`. `json!`
+//! first turns the AdmissionRequest struct into a `serde_json::Value`, and in
+//! the builds of policy-server and kwctl `serde_json::Map` is a `BTreeMap`: no
+//! crate of their dependency graph enables serde_json's `preserve_order`
+//! (serde_json has no `indexmap` dependency in their Cargo.lock). So every
+//! object the guest receives, the envelope, the AdmissionRequest's own members,
+//! `object`, `oldObject`, `options` and `settings`, has its keys in byte order,
+//! whatever order the request file or the HTTP body used. `validate_settings`
+//! receives the settings map written the same way.
+//!
+//! This crate enables `preserve_order` (other parts keep documents as written),
+//! so it sorts explicitly here. Compact output, no trailing newline.
+
+use serde_json::{Map, Value};
+
+use crate::request::AdmissionRequest;
+
+/// `value` with the keys of every object, at every depth, in byte order.
+/// Arrays keep their order.
+pub fn sort_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key, sort_keys(value)))
+                    .collect::<Map<String, Value>>(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
+        other => other,
+    }
+}
+
+/// The AdmissionRequest as the guest sees it (and as policy-evaluator diffs
+/// the mutated object against): the struct's members, keys sorted.
+pub fn request_value(request: &AdmissionRequest) -> Value {
+    // A struct of strings, options and JSON values always serialises.
+    sort_keys(serde_json::to_value(request).unwrap_or(Value::Null))
+}
+
+/// The input of the guest's `validate`, for a request given as
+/// [`request_value`] returns it (already sorted, so it is written as is).
+pub fn validate_payload(request_value: &Value, settings: &Value) -> Vec<u8> {
+    // "request" sorts before "settings": the envelope is written in order.
+    format!(
+        r#"{{"request":{request_value},"settings":{}}}"#,
+        sort_keys(settings.clone())
+    )
+    .into_bytes()
+}
+
+/// The input of the guest's `validate_settings`.
+pub fn settings_payload(settings: &Value) -> Vec<u8> {
+    sort_keys(settings.clone()).to_string().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request() -> AdmissionRequest {
+        // Written in the order the API server writes a request, which is not
+        // byte order at any level.
+        AdmissionRequest::from_json(&json!({
+            "uid": "705ab4f5",
+            "kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+            "resource": {"group": "apps", "version": "v1", "resource": "statefulsets"},
+            "requestKind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+            "name": "web",
+            "namespace": "default",
+            "operation": "UPDATE",
+            "userInfo": {"username": "alice", "groups": ["dev"]},
+            "object": {
+                "spec": {"serviceName": "nginx", "replicas": 2},
+                "metadata": {"name": "web", "labels": {"z": "1", "a": "2"}},
+                "kind": "StatefulSet",
+                "apiVersion": "apps/v1"
+            },
+            "oldObject": {"metadata": {"name": "web"}, "kind": "StatefulSet"},
+            "dryRun": false
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn validate_payload_has_every_key_sorted() {
+        let settings = json!({"storage": {"minSize": "1Gi", "allowedStorageClasses": ["b", "a"]}, "enforcement": {}});
+        let payload =
+            String::from_utf8(validate_payload(&request_value(&request()), &settings)).unwrap();
+        assert_eq!(
+            payload,
+            concat!(
+                r#"{"request":{"dryRun":false,"kind":{"group":"apps","kind":"StatefulSet","version":"v1"},"#,
+                r#""name":"web","namespace":"default","#,
+                r#""object":{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"labels":{"a":"2","z":"1"},"name":"web"},"spec":{"replicas":2,"serviceName":"nginx"}},"#,
+                r#""oldObject":{"kind":"StatefulSet","metadata":{"name":"web"}},"#,
+                r#""operation":"UPDATE","#,
+                r#""requestKind":{"group":"apps","kind":"StatefulSet","version":"v1"},"#,
+                r#""resource":{"group":"apps","resource":"statefulsets","version":"v1"},"#,
+                r#""uid":"705ab4f5","userInfo":{"groups":["dev"],"username":"alice"}},"#,
+                r#""settings":{"enforcement":{},"storage":{"allowedStorageClasses":["b","a"],"minSize":"1Gi"}}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn arrays_keep_their_order_and_objects_inside_them_are_sorted() {
+        let sorted = sort_keys(json!([{"b": 1, "a": [{"d": 0, "c": 0}]}, 3, "x"]));
+        assert_eq!(sorted.to_string(), r#"[{"a":[{"c":0,"d":0}],"b":1},3,"x"]"#);
+    }
+
+    #[test]
+    fn keys_sort_by_bytes_not_by_letters() {
+        // Upper case before lower case, as BTreeMap<String, _> orders them.
+        let sorted = sort_keys(json!({"b": 1, "B": 2, "a": 3, "_": 4, "1": 5}));
+        assert_eq!(sorted.to_string(), r#"{"1":5,"B":2,"_":4,"a":3,"b":1}"#);
+    }
+
+    #[test]
+    fn settings_payload_is_sorted_too() {
+        let payload = settings_payload(&json!({"z": {"y": 1, "x": 2}, "a": null}));
+        assert_eq!(payload, br#"{"a":null,"z":{"x":2,"y":1}}"#);
+    }
+}
