@@ -1,7 +1,7 @@
 //! The admission flow, top to bottom: decode, mutate, check, respond.
 
 use crate::checks::{self, services_in_use};
-use crate::cluster::{Cluster, ClusterFacts};
+use crate::cluster::{Cluster, ClusterFacts, STATEFUL_SETS};
 use crate::defaults;
 use crate::json;
 use crate::request::{present, AdmissionRequest, ValidatePayload};
@@ -113,19 +113,15 @@ fn service_delete(
     let service = request.name.as_deref().unwrap_or_default();
     let violations = match cluster.stateful_sets(namespace) {
         Ok(sets) => services_in_use(service, namespace, &sets),
-        Err(error) => {
-            let mut violation = Violation::new(
-                CheckId::ServiceInUse,
-                format!("Service {namespace}/{service}"),
-                quote(service),
-                format!(
-                    "the look-up of StatefulSets failed ({}); grant the policy apps/v1/StatefulSet in contextAwareResources",
-                    error.0
-                ),
-            );
-            violation.lookup_failed = true;
-            vec![violation]
-        }
+        Err(error) => vec![Violation::lookup_failure(
+            CheckId::ServiceInUse,
+            format!("Service {namespace}/{service}"),
+            quote(service),
+            error.explain(
+                &format!("the StatefulSets of namespace {namespace}"),
+                &STATEFUL_SETS,
+            ),
+        )],
     };
     Verdict::from_violations(violations, &[], settings)
         .respond(&format!("deleting Service {namespace}/{service}"), None)

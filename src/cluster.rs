@@ -23,8 +23,93 @@ use crate::statefulset::StatefulSet;
 use crate::violation::CheckId;
 
 /// Why a look-up gave no answer. Not-found is not an error: it is `Ok(None)`.
+/// The text is the host's error, as it reached the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookupError(pub String);
+
+/// A resource type the policy reads, named as each place that grants it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource {
+    /// `contextAwareResources`: apiVersion and kind.
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    /// `hostCapabilities`: the host call that reads it.
+    pub capability: &'static str,
+    /// RBAC: the API group and resource policy-server's ServiceAccount needs.
+    pub rbac: &'static str,
+}
+
+pub const SERVICES: Resource = Resource {
+    api_version: "v1",
+    kind: "Service",
+    capability: "kubernetes/get_resource",
+    rbac: "services (core group)",
+};
+
+pub const STORAGE_CLASSES: Resource = Resource {
+    api_version: "storage.k8s.io/v1",
+    kind: "StorageClass",
+    capability: "kubernetes/list_resources_all",
+    rbac: "storage.k8s.io storageclasses",
+};
+
+pub const STATEFUL_SETS: Resource = Resource {
+    api_version: "apps/v1",
+    kind: "StatefulSet",
+    capability: "kubernetes/list_resources_by_namespace",
+    rbac: "apps statefulsets",
+};
+
+impl LookupError {
+    /// The first line of the host's error: policy-server sends the whole
+    /// error chain, with a Rust backtrace when it runs with RUST_BACKTRACE.
+    pub fn first_line(&self) -> &str {
+        const LONGEST: usize = 300;
+        let line = self.0.lines().next().unwrap_or_default().trim_end();
+        match line.char_indices().nth(LONGEST) {
+            Some((cut, _)) => &line[..cut],
+            None => line,
+        }
+    }
+
+    /// The rule of a violation that stands for this failure: what failed, and
+    /// the fix for the cause the host's error names. The texts matched are
+    /// those of policy-evaluator (the grants) and kube-rs (the API server).
+    pub fn explain(&self, looked_up: &str, resource: &Resource) -> String {
+        let error = self.first_line();
+        let Resource {
+            api_version,
+            kind,
+            capability,
+            rbac,
+        } = resource;
+        let fix = if error.contains("host capability") {
+            format!("the policy is not granted the host capability {capability}: list it in the policy's hostCapabilities (policy-server's policies.yml, or the PolicyServer's)")
+        } else if error.contains("has not been granted access to Kubernetes") {
+            format!("the policy is not granted {api_version} {kind}: list it in contextAwareResources of a ClusterAdmissionPolicy (a namespaced AdmissionPolicy gets no look-ups)")
+        } else if error.contains("Forbidden") || error.contains("forbidden") {
+            format!("policy-server's ServiceAccount may not read {rbac}: grant it get, list and watch (RBAC)")
+        } else if error.contains("store became ready") {
+            format!("policy-server could not list {kind} objects: grant its ServiceAccount get, list and watch on {rbac} (RBAC), and check that it reaches the API server")
+        } else if error.contains("not initialized") {
+            "policy-server has no connection to a cluster: give it a kubeconfig or run it in the cluster".to_string()
+        } else if [
+            "Connect",
+            "connect",
+            "timed out",
+            "dns error",
+            "ServiceError",
+        ]
+        .iter()
+        .any(|sign| error.contains(sign))
+        {
+            "the API server is unreachable from policy-server: check its network path and credentials to the API server".to_string()
+        } else {
+            format!("check that {api_version} {kind} is in contextAwareResources, that policy-server's ServiceAccount may get, list and watch {rbac}, and policy-server's logs")
+        };
+        format!("the look-up of {looked_up} failed ({error}); {fix}")
+    }
+}
 
 pub trait Cluster {
     /// The Service `name` in `namespace`, `None` when it does not exist.
@@ -45,9 +130,33 @@ pub struct Service {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ServiceSpec {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
     #[serde(rename = "clusterIP")]
     pub cluster_ip: Option<String>,
+    #[serde(rename = "clusterIPs")]
+    pub cluster_ips: Option<Vec<String>>,
+    pub external_name: Option<String>,
     pub selector: Option<BTreeMap<String, String>>,
+}
+
+impl ServiceSpec {
+    /// Whether the Service is headless, as the endpoints controller and
+    /// cluster DNS read it: `clusterIP: None` (`clusterIPs` holds the same
+    /// first entry; it alone counts where `clusterIP` is missing). An
+    /// ExternalName Service is an alias, never headless.
+    pub fn is_headless(&self) -> bool {
+        if self.kind.as_deref() == Some("ExternalName") {
+            return false;
+        }
+        let first = self.cluster_ip.as_deref().or_else(|| {
+            self.cluster_ips
+                .as_ref()
+                .and_then(|ips| ips.first())
+                .map(String::as_str)
+        });
+        first == Some("None")
+    }
 }
 
 /// The part of a StorageClass the checks read.
@@ -83,7 +192,10 @@ impl StorageClass {
 }
 
 /// The class a claim without a class gets: the default class, and when several
-/// are marked default, the newest, as the Kubernetes admission plugin picks it.
+/// are marked default, the newest, then the first by name, as the
+/// DefaultStorageClass admission plugin and the PV controller pick it
+/// (`GetDefaultClass`, pkg/volume/util/storageclass.go). Creation timestamps
+/// compare as the API server writes them (RFC 3339 in UTC, to the second).
 pub fn default_storage_class(classes: &[StorageClass]) -> Option<&StorageClass> {
     classes.iter().filter(|c| c.is_default()).max_by(|a, b| {
         (a.metadata.creation_timestamp.as_deref(), &b.metadata.name)
@@ -124,9 +236,16 @@ impl ClusterFacts {
         ]
         .into_iter()
         .any(|check| settings.runs(check));
-        let wants_classes = !sts.spec.volume_claim_templates.is_empty()
+        let claims = &sts.spec.volume_claim_templates;
+        // The allow and deny lists judge the class a claim without one gets:
+        // the cluster's default, read from the same list.
+        let judges_default_class = settings.runs(CheckId::StorageClassAllowed)
+            && !settings.storage.allows_any_class()
+            && claims.iter().any(|claim| claim.storage_class().is_none());
+        let wants_classes = !claims.is_empty()
             && (settings.runs(CheckId::StorageClassExists)
-                || settings.runs(CheckId::StorageClassExpandable));
+                || settings.runs(CheckId::StorageClassExpandable)
+                || judges_default_class);
 
         let mut facts = ClusterFacts::default();
         if let Some(name) = sts.spec.service_name.as_deref() {

@@ -70,19 +70,20 @@ pub struct StorageSettings {
 pub const ANY_STORAGE_CLASS: &str = "*";
 
 impl StorageSettings {
-    /// Whether a claim's class is acceptable to the allow and deny lists.
-    /// `None` (the cluster default) is acceptable only to `"*"` or to a deny list,
-    /// since the policy cannot know the default's name without a look-up.
-    pub fn class_acceptable(&self, class: Option<&str>) -> bool {
+    /// `"*"` is in `allowedStorageClasses`: every class is allowed.
+    pub fn allows_any_class(&self) -> bool {
+        self.allowed_storage_classes
+            .iter()
+            .any(|c| c == ANY_STORAGE_CLASS)
+    }
+
+    /// Whether a named class is acceptable to the allow and deny lists.
+    pub fn class_acceptable(&self, class: &str) -> bool {
         if !self.allowed_storage_classes.is_empty() {
-            let any = self
-                .allowed_storage_classes
-                .iter()
-                .any(|c| c == ANY_STORAGE_CLASS);
-            return any
-                || class.is_some_and(|c| self.allowed_storage_classes.iter().any(|a| a == c));
+            return self.allows_any_class()
+                || self.allowed_storage_classes.iter().any(|a| a == class);
         }
-        class.is_none_or(|c| !self.denied_storage_classes.iter().any(|d| d == c))
+        !self.denied_storage_classes.iter().any(|d| d == class)
     }
 }
 
@@ -301,9 +302,7 @@ impl Settings {
     fn validate_defaults(&self) -> Result<(), String> {
         let defaults = &self.defaults;
         if let Some(class) = &defaults.storage_class_name {
-            if self.runs(CheckId::StorageClassAllowed)
-                && !self.storage.class_acceptable(Some(class))
-            {
+            if self.runs(CheckId::StorageClassAllowed) && !self.storage.class_acceptable(class) {
                 let list = if self.storage.allowed_storage_classes.is_empty() {
                     format!(
                         "is denied by storage.deniedStorageClasses ({})",

@@ -83,6 +83,11 @@ pub struct Violation {
     /// True when the violation is that a look-up failed, so that the check could
     /// not run: its action then follows `lookupFailure`, not `enforcement`.
     pub lookup_failed: bool,
+    /// What the finding rests on beyond `found`, e.g. the pod labels a Service
+    /// lacks, or the labels a failed Service look-up left unchecked. Never
+    /// shown; compared on UPDATE, so that a fault counts as the old object's
+    /// only when nothing the check read has changed.
+    pub inputs: String,
 }
 
 impl Violation {
@@ -98,13 +103,39 @@ impl Violation {
             found: found.into(),
             rule: rule.into(),
             lookup_failed: false,
+            inputs: String::new(),
         }
     }
 
-    /// Whether `other` reports the same fault: same check, same field, same value.
-    /// Used on UPDATE to recognise what the old object already had.
+    /// A look-up that failed, standing in for `check` (see `lookup_failed`).
+    pub fn lookup_failure(
+        check: CheckId,
+        field: impl Into<String>,
+        found: impl Into<String>,
+        rule: impl Into<String>,
+    ) -> Self {
+        Violation {
+            lookup_failed: true,
+            ..Violation::new(check, field, found, rule)
+        }
+    }
+
+    /// The same violation resting on `inputs` (see the field).
+    pub fn with_inputs(self, inputs: impl Into<String>) -> Self {
+        Violation {
+            inputs: inputs.into(),
+            ..self
+        }
+    }
+
+    /// Whether `other` reports the same fault: same check, same field, same
+    /// value, on the same inputs. Used on UPDATE to recognise what the old
+    /// object already had.
     pub fn same_fault(&self, other: &Violation) -> bool {
-        self.check == other.check && self.field == other.field && self.found == other.found
+        self.check == other.check
+            && self.field == other.field
+            && self.found == other.found
+            && self.inputs == other.inputs
     }
 }
 

@@ -396,7 +396,11 @@ fn a_changed_service_name_is_not_grandfathered() {
     let old = with(sts(), "/spec/serviceName", json!("Bad_Name"));
     let new = with(sts(), "/spec/serviceName", json!("Worse_Name"));
     let message = denied(&update(new, old).run(&mut FakeCluster::healthy()));
-    assert_eq!(check_ids(&message), vec!["service-name-required"]);
+    // Invalid, it also names no Service that can exist (no look-up needed).
+    assert_eq!(
+        check_ids(&message),
+        vec!["service-name-required", "service-exists"]
+    );
     // Removing the name when the old one was fine is denied.
     let new = with(sts(), "/spec/serviceName", Value::Null);
     let message = denied(&update(new, sts()).run(&mut FakeCluster::healthy()));

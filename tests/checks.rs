@@ -686,19 +686,95 @@ fn an_absent_or_null_class_is_the_cluster_default() {
             vec![data.clone()],
         ));
         assert_mentions(&message, &["[storage-class-required] spec.volumeClaimTemplates[0] (data).spec.storageClassName is absent"]);
-        // An allowlist cannot know the default's name: refused, and said why.
+        // The lists judge the class the claim gets: the cluster default
+        // ("standard" in the healthy cluster), read from the one list.
+        let mut fake = FakeCluster::healthy();
+        let response = create(sts_with_claims(vec![data.clone()]))
+            .settings(json!({"storage": {"allowedStorageClasses": ["standard"]}}))
+            .run(&mut fake);
+        accepted_cleanly(&response);
+        assert_eq!(fake.storage_class_calls(), 1);
         let message = denied(&run_claims(
-            json!({"storage": {"allowedStorageClasses": ["standard"]}}),
+            json!({"storage": {"allowedStorageClasses": ["fast"]}}),
             vec![data.clone()],
         ));
-        assert_mentions(&message, &["is absent", "names no class"]);
-        // A denylist does not name it.
+        assert_mentions(
+            &message,
+            &["(data).spec.storageClassName is absent (cluster default \"standard\"): allowed storage classes are \"fast\""],
+        );
+        let message = denied(&run_claims(
+            json!({"storage": {"deniedStorageClasses": ["standard"]}}),
+            vec![data.clone()],
+        ));
+        assert_mentions(
+            &message,
+            &["is absent (cluster default \"standard\"): denied storage classes are \"standard\""],
+        );
         accepted_cleanly(&run_claims(
             json!({"storage": {"deniedStorageClasses": ["slow"]}}),
             vec![data.clone()],
         ));
-        // Without any storage rule, nothing to say.
-        accepted_cleanly(&run_claims(json!({}), vec![data]));
+        // Without any storage rule, nothing to say, and nothing looked up.
+        let mut fake = FakeCluster::healthy();
+        accepted_cleanly(&create(sts_with_claims(vec![data])).run(&mut fake));
+        assert_eq!(fake.storage_class_calls(), 0);
+    }
+}
+
+#[test]
+fn without_a_default_class_an_allowlist_refuses_an_absent_class() {
+    let data = claim("data", None, "1Gi");
+    let no_default = || FakeCluster::healthy_services().with_class("fast", false, Some(true));
+    let response = create(sts_with_claims(vec![data.clone()]))
+        .settings(json!({"storage": {"allowedStorageClasses": ["fast"]}}))
+        .run(&mut no_default());
+    assert_mentions(
+        &denied(&response),
+        &[
+            "is absent (the cluster has no default class)",
+            "would get whatever class becomes the default",
+        ],
+    );
+    // A denylist has nothing to refuse.
+    let response = create(sts_with_claims(vec![data]))
+        .settings(json!({"storage": {"deniedStorageClasses": ["fast"]}}))
+        .run(&mut no_default());
+    accepted_cleanly(&response);
+}
+
+#[test]
+fn a_failed_class_look_up_refuses_under_an_allowlist_and_follows_lookup_failure_under_a_denylist() {
+    let data = claim("data", None, "1Gi");
+    let failing = || FakeCluster::healthy().failing_storage_classes("the server is unavailable");
+    for lookup_failure in ["deny", "warn"] {
+        // The allowlist cannot vouch for an unknown class: always refused.
+        let response = create(sts_with_claims(vec![data.clone()]))
+            .settings(json!({"storage": {"allowedStorageClasses": ["standard"]}, "lookupFailure": lookup_failure}))
+            .run(&mut failing());
+        assert_mentions(
+            &denied(&response),
+            &[
+                "[storage-class-allowed]",
+                "is absent",
+                "the look-up of StorageClasses failed (the server is unavailable)",
+            ],
+        );
+        // The denylist refuses only what it knows: the failure follows lookupFailure.
+        let response = create(sts_with_claims(vec![data.clone()]))
+            .settings(json!({"storage": {"deniedStorageClasses": ["slow"]}, "lookupFailure": lookup_failure}))
+            .run(&mut failing());
+        if lookup_failure == "deny" {
+            assert_mentions(
+                &denied(&response),
+                &["[storage-class-allowed]", "which is unknown"],
+            );
+        } else {
+            let warnings = accepted(&response);
+            assert_eq!(
+                check_ids(&warnings.join("\n")),
+                vec!["storage-class-allowed"]
+            );
+        }
     }
 }
 
@@ -715,16 +791,16 @@ fn mixed_classes_name_each_offender() {
         json!({"storage": {"allowedStorageClasses": ["fast", "standard"]}}),
         claims.clone(),
     ));
-    assert!(message.contains("violates 3 rules"), "{message}");
+    assert!(message.contains("violates 2 rules"), "{message}");
     assert_mentions(
         &message,
         &[
             "spec.volumeClaimTemplates[1] (wal).spec.storageClassName is \"slow\"",
-            "spec.volumeClaimTemplates[2] (logs).spec.storageClassName is absent",
             "spec.volumeClaimTemplates[3] (cache).metadata.annotations[\"volume.beta.kubernetes.io/storage-class\"] is \"slow\"",
         ],
     );
-    for compliant in ["(data)", "(tmp)"] {
+    // "logs" names no class and gets the allowed default "standard".
+    for compliant in ["(data)", "(logs)", "(tmp)"] {
         assert!(!message.contains(compliant), "{message}");
     }
     // A claim without a name is named by its index alone.
@@ -893,11 +969,13 @@ fn service_name_must_be_a_dns_label() {
     ] {
         let (response, fake) = run(json!(bad));
         let message = denied(&response);
+        // Such a name can name no Service either.
         assert_eq!(
             check_ids(&message),
-            vec!["service-name-required"],
+            vec!["service-name-required", "service-exists"],
             "{bad}: {message}"
         );
+        assert_mentions(&message, &["that is not a valid Service name"]);
         assert_mentions(
             &message,
             &[&format!(
@@ -916,10 +994,13 @@ fn service_name_must_be_a_dns_label() {
     assert_eq!(fake.calls, vec![Call::service(NS, &longest)]);
     for good in ["w", "0web", "web-0", "a-b-c"] {
         let (response, _) = run(json!(good));
+        let message = denied(&response);
+        assert_eq!(check_ids(&message), vec!["service-exists"], "{good}");
+        // A Service name must start with a letter unless the cluster relaxes it.
         assert_eq!(
-            check_ids(&denied(&response)),
-            vec!["service-exists"],
-            "{good}"
+            message.contains("unless the cluster enables RelaxedServiceNameValidation"),
+            good == "0web",
+            "{message}"
         );
     }
     // Required off: no name is fine.

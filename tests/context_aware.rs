@@ -360,6 +360,85 @@ fn a_failed_look_up_on_update_is_grandfathered_only_for_the_unchanged_service_na
     let renamed = with(sts(), "/spec/serviceName", json!("other"));
     let message = denied(&update(renamed, sts()).run(&mut fake));
     assert_mentions(&message, &["[service-exists]", error]);
+    // The pod labels are mutable, and service-selects-pods reads them: a
+    // failure after they changed may hide a Service that no longer selects
+    // the pods, so it denies.
+    let mut fake = FakeCluster::healthy().failing_services(error);
+    let relabelled = with(
+        sts(),
+        "/spec/template/metadata/labels",
+        json!({"app": "other"}),
+    );
+    let message = denied(&update(relabelled.clone(), sts()).run(&mut fake));
+    assert_mentions(&message, &["[service-exists]", error]);
+    // Unless service-selects-pods does not run: then the labels are not read.
+    let mut fake = FakeCluster::healthy().failing_services(error);
+    let warnings = accepted(
+        &update(relabelled, sts())
+            .settings(json!({"serviceName": {"mustSelectPods": false}}))
+            .run(&mut fake),
+    );
+    assert_mentions(&warnings[0], &["already so before this update"]);
+}
+
+#[test]
+fn on_update_a_service_that_misses_other_labels_is_a_new_fault() {
+    // The Service selects app=web,tier=db. The old pods lacked tier=db; the
+    // new ones lack app=web: another fault, not the old one.
+    let service = || {
+        FakeCluster::empty().with_service(
+            NS,
+            NAME,
+            json!({"spec": {"clusterIP": "None", "selector": {"app": "web", "tier": "db"}}}),
+        )
+    };
+    let old = with(
+        sts(),
+        "/spec/template/metadata/labels",
+        json!({"app": "web"}),
+    );
+    let new = with(
+        sts(),
+        "/spec/template/metadata/labels",
+        json!({"tier": "db"}),
+    );
+    let message = denied(&update(new, old.clone()).run(&mut service()));
+    assert_mentions(&message, &["[service-selects-pods]", "selects app=web but"]);
+    // The very same missing label is grandfathered.
+    let scaled = with(old.clone(), "/spec/replicas", json!(4));
+    let warnings = accepted(&update(scaled, old).run(&mut service()));
+    assert_mentions(
+        &warnings[0],
+        &["selects tier=db but", "already so before this update"],
+    );
+}
+
+#[test]
+fn headless_is_read_from_cluster_ip_cluster_ips_and_type() {
+    let run = |spec: Value| {
+        let mut fake = FakeCluster::empty().with_service(NS, NAME, spec);
+        create(sts()).run(&mut fake)
+    };
+    // Dual-stack headless: clusterIPs holds the same None.
+    accepted_cleanly(&run(
+        json!({"spec": {"clusterIP": "None", "clusterIPs": ["None"], "selector": {"app": "web"}}}),
+    ));
+    accepted_cleanly(&run(
+        json!({"spec": {"clusterIPs": ["None"], "selector": {"app": "web"}}}),
+    ));
+    let message = denied(&run(
+        json!({"spec": {"clusterIP": "10.0.0.7", "clusterIPs": ["10.0.0.7", "fd00::7"], "selector": {"app": "web"}}}),
+    ));
+    assert_mentions(&message, &["[service-headless]", "clusterIP \"10.0.0.7\""]);
+    // An ExternalName Service is a DNS alias: no cluster IP is allocated for it.
+    let message = denied(&run(
+        json!({"spec": {"type": "ExternalName", "externalName": "db.example.com"}}),
+    ));
+    assert_mentions(
+        &message,
+        &["type ExternalName (a DNS alias of \"db.example.com\"), which has no cluster IP"],
+    );
+    assert!(!message.contains("allocated"), "{message}");
 }
 
 #[test]
@@ -388,7 +467,7 @@ fn a_failed_storage_class_look_up_follows_lookup_failure() {
         &[
             error,
             "spec.volumeClaimTemplates is unverified",
-            "storageclasses",
+            "list it in contextAwareResources",
         ],
     );
     let message = denied(&run(json!({"storage": {"requireVolumeExpansion": true}})));
@@ -676,4 +755,69 @@ fn other_service_operations_and_stateful_set_deletes_look_nothing_up() {
     req.request["oldObject"] = req.request["object"].take();
     accepted_cleanly(&req.run(&mut fake));
     assert!(fake.calls.is_empty(), "{:?}", fake.calls);
+}
+
+/// The fix a failed look-up names depends on its cause, read from the
+/// first line of the host's error (texts of policy-evaluator, kube-rs and
+/// policy-server's error chain; the backtrace policy-server appends with
+/// RUST_BACKTRACE never reaches the message).
+#[test]
+fn a_failed_look_up_names_the_fix_for_its_cause() {
+    let cases = [
+        (
+            "Host error: Policy has not been granted access to the 'kubernetes/get_resource' host capability. The violation has been reported.",
+            "list it in the policy's hostCapabilities",
+        ),
+        (
+            "Host error: Policy has not been granted access to Kubernetes v1/Service resources. The violation has been reported.",
+            "list it in contextAwareResources of a ClusterAdmissionPolicy",
+        ),
+        (
+            "Host error: Callback evaluation failure: ApiError: services \"web\" is forbidden: User \"system:serviceaccount:kubewarden:policy-server\" cannot get resource \"services\" in API group \"\" in the namespace \"db\": Forbidden (ErrorResponse { status: \"Failure\", code: 403 })\n\nCaused by:\n    services \"web\" is forbidden",
+            "policy-server's ServiceAccount may not read services (core group): grant it get, list and watch",
+        ),
+        (
+            "Host error: Callback evaluation failure: ServiceError: client error (Connect)\n\nCaused by:\n    0: client error (Connect)\n    1: tcp connect error: Connection refused (os error 111)\n\nStack backtrace:\n   0: std::backtrace::Backtrace::create\n   1: anyhow::error::<impl anyhow::Error>::msg",
+            "the API server is unreachable from policy-server",
+        ),
+        (
+            "Host error: Callback evaluation failure: kube::Client was not initialized properly",
+            "policy-server has no connection to a cluster",
+        ),
+    ];
+    for (error, fix) in cases {
+        let mut fake = FakeCluster::healthy().failing_services(error);
+        let message = denied(&create(sts()).run(&mut fake));
+        assert_mentions(
+            &message,
+            &[
+                "[service-exists]",
+                "the look-up of Service db/web failed (",
+                fix,
+            ],
+        );
+        let first_line = error.lines().next().unwrap();
+        assert_mentions(&message, &[first_line]);
+        assert!(
+            !message.contains("Caused by") && !message.contains("Stack backtrace"),
+            "{message}"
+        );
+    }
+    // A list that could not start (RBAC or connection) names both.
+    let mut fake = FakeCluster::healthy().failing_storage_classes(
+        "Host error: Callback evaluation failure: writer was dropped before store became ready",
+    );
+    let claims = sts_with_claims(vec![claim("data", Some("fast"), "1Gi")]);
+    let message = denied(
+        &create(claims)
+            .settings(exists_and_expandable())
+            .run(&mut fake),
+    );
+    assert_mentions(
+        &message,
+        &[
+            "could not list StorageClass objects",
+            "storage.k8s.io storageclasses",
+        ],
+    );
 }

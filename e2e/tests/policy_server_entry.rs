@@ -159,6 +159,11 @@ fn without_host_capabilities_policy_server_refuses_every_lookup() {
         ),
         "{response}"
     );
+    // The denial names the fix for that cause: the entry's hostCapabilities.
+    assert!(
+        message(&response).contains("list it in the policy's hostCapabilities"),
+        "{response}"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("2 recorded exchange(s) have not been replayed"),
@@ -188,6 +193,10 @@ fn without_a_context_aware_resource_its_lookup_is_refused_by_kind() {
         message(&response).contains(
             "Policy has not been granted access to Kubernetes storage.k8s.io/v1/StorageClass resources. The violation has been reported."
         ),
+        "{response}"
+    );
+    assert!(
+        message(&response).contains("list it in contextAwareResources"),
         "{response}"
     );
 }

@@ -33,7 +33,11 @@ pub fn run_all(sts: &StatefulSet, settings: &Settings, facts: &ClusterFacts) -> 
         found.extend(storage::storage_class_required(claims));
     }
     if runs(CheckId::StorageClassAllowed) {
-        found.extend(storage::storage_class_allowed(claims, storage));
+        found.extend(storage::storage_class_allowed(
+            claims,
+            storage,
+            &facts.storage_classes,
+        ));
     }
     found.extend(storage::storage_class_facts(claims, settings, facts));
     if runs(CheckId::AccessModesAllowed) {

@@ -1,7 +1,9 @@
 //! Stable identity: the governing Service named by `spec.serviceName`.
 
-use crate::cluster::{ClusterFacts, Fact, Service};
-use crate::names::is_dns1123_label;
+use std::collections::BTreeMap;
+
+use crate::cluster::{ClusterFacts, Fact, Service, SERVICES};
+use crate::names::{is_dns1035_label, is_dns1123_label};
 use crate::settings::Settings;
 use crate::statefulset::StatefulSet;
 use crate::violation::{quote, CheckId, Violation};
@@ -34,20 +36,40 @@ pub fn governing_service(
     settings: &Settings,
     facts: &ClusterFacts,
 ) -> Vec<Violation> {
-    let Some((name, fact)) = &facts.service else {
+    let Some(name) = sts.spec.service_name.as_deref() else {
+        return Vec::new();
+    };
+    let found = quote(name);
+    // No Service can have a name that is not a DNS-1123 label (with or
+    // without RelaxedServiceNameValidation), so it needs no look-up.
+    if !is_dns1123_label(name) {
+        return settings
+            .runs(CheckId::ServiceExists)
+            .then(|| {
+                Violation::new(
+                    CheckId::ServiceExists,
+                    FIELD,
+                    found,
+                    "that is not a valid Service name (a DNS-1123 label: lowercase letters, digits and '-', at most 63), so no Service of that name can exist",
+                )
+            })
+            .into_iter()
+            .collect();
+    }
+    let Some((looked_up, fact)) = &facts.service else {
         return Vec::new();
     };
     // Facts looked up for another name (UPDATE that changed it) say nothing about this object.
-    if sts.spec.service_name.as_deref() != Some(name.as_str()) {
+    if looked_up != name {
         return Vec::new();
     }
-    let found = quote(name);
     let namespace = &sts.metadata.namespace;
     let mut violations = Vec::new();
     match fact {
         Fact::NotLookedUp => {}
         Fact::Failed(error) => {
-            // One violation for the look-up, under the first check that needed it.
+            // One violation for the look-up, under the first check that needed
+            // it, resting on everything those checks would have read.
             let check = [
                 CheckId::ServiceExists,
                 CheckId::ServiceHeadless,
@@ -56,25 +78,33 @@ pub fn governing_service(
             .into_iter()
             .find(|check| settings.runs(*check))
             .unwrap_or(CheckId::ServiceExists);
-            let mut violation = Violation::new(
-                check,
-                FIELD,
-                found,
-                format!(
-                    "the look-up of Service {namespace}/{name} failed ({}); grant the policy v1/Service in contextAwareResources of a ClusterAdmissionPolicy",
-                    error.0
-                ),
+            let labels = if settings.runs(CheckId::ServiceSelectsPods) {
+                label_list(&sts.spec.template.metadata.labels)
+            } else {
+                String::new()
+            };
+            violations.push(
+                Violation::lookup_failure(
+                    check,
+                    FIELD,
+                    found,
+                    error.explain(&format!("Service {namespace}/{name}"), &SERVICES),
+                )
+                .with_inputs(labels),
             );
-            violation.lookup_failed = true;
-            violations.push(violation);
         }
         Fact::NotFound => {
             if settings.runs(CheckId::ServiceExists) {
+                let dns1035 = if is_dns1035_label(name) {
+                    ""
+                } else {
+                    " (Service names must also start with a letter unless the cluster enables RelaxedServiceNameValidation)"
+                };
                 violations.push(Violation::new(
                     CheckId::ServiceExists,
                     FIELD,
                     found,
-                    format!("no Service of that name exists in namespace {}; create the headless Service first (in one apply, put the Service before the StatefulSet)", quote(namespace)),
+                    format!("no Service of that name exists in namespace {}{dns1035}; create the headless Service first (in one apply, put the Service before the StatefulSet)", quote(namespace)),
                 ));
             }
         }
@@ -92,20 +122,37 @@ pub fn governing_service(
 
 /// `service-headless`: per-pod DNS records exist only for a headless Service.
 fn service_headless(service: &Service, found: &str) -> Option<Violation> {
-    let cluster_ip = service.spec.cluster_ip.as_deref();
-    if cluster_ip == Some("None") {
+    let spec = &service.spec;
+    if spec.is_headless() {
         return None;
     }
-    let shown = cluster_ip.map_or_else(
-        || "no clusterIP (one is allocated)".to_string(),
-        |ip| format!("clusterIP {}", quote(ip)),
-    );
+    let shown = if spec.kind.as_deref() == Some("ExternalName") {
+        let alias = spec
+            .external_name
+            .as_deref()
+            .map_or_else(String::new, |target| format!(" of {}", quote(target)));
+        format!("type ExternalName (a DNS alias{alias}), which has no cluster IP and no endpoints")
+    } else {
+        match spec.cluster_ip.as_deref() {
+            Some(ip) => format!("clusterIP {}", quote(ip)),
+            None => "no clusterIP set, so one is allocated".to_string(),
+        }
+    };
     Some(Violation::new(
         CheckId::ServiceHeadless,
         FIELD,
         found,
         format!("that Service has {shown}; the governing Service must be headless (clusterIP: None) for per-pod DNS names"),
     ))
+}
+
+/// `key=value` pairs, in key order.
+fn label_list(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `service-selects-pods`: the Service selects the set's pods, else they get no DNS records.
@@ -120,23 +167,27 @@ fn service_selects_pods(service: &Service, sts: &StatefulSet, found: &str) -> Op
         ));
     };
     let labels = &sts.spec.template.metadata.labels;
-    let missing: Vec<String> = selector
+    let missing: BTreeMap<String, String> = selector
         .iter()
         .filter(|(key, value)| labels.get(*key) != Some(*value))
-        .map(|(key, value)| format!("{key}={value}"))
+        .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     if missing.is_empty() {
         return None;
     }
-    Some(Violation::new(
-        CheckId::ServiceSelectsPods,
-        FIELD,
-        found,
-        format!(
-            "that Service selects {} but spec.template.metadata.labels lack it, so the pods get no DNS records",
-            missing.join(",")
-        ),
-    ))
+    let missing = label_list(&missing);
+    Some(
+        Violation::new(
+            CheckId::ServiceSelectsPods,
+            FIELD,
+            found,
+            format!(
+                "that Service selects {missing} but spec.template.metadata.labels lack it, so the pods get no DNS records"
+            ),
+        )
+        // Another missing label is another fault, not the old one.
+        .with_inputs(missing),
+    )
 }
 
 /// `service-in-use`: on DELETE of a Service, the live StatefulSets that need it.

@@ -1,11 +1,9 @@
 //! Stable storage: the claim templates, one PVC per pod, immutable once created.
 //! A StatefulSet without claims passes every rule here.
 
-use crate::cluster::{default_storage_class, ClusterFacts, Fact, StorageClass};
+use crate::cluster::{default_storage_class, ClusterFacts, Fact, StorageClass, STORAGE_CLASSES};
 use crate::quantity::Quantity;
-use crate::settings::{
-    permitted, AccessMode, Settings, StorageSettings, VolumeMode, ANY_STORAGE_CLASS,
-};
+use crate::settings::{permitted, AccessMode, Settings, StorageSettings, VolumeMode};
 use crate::statefulset::{claim_path, ClaimTemplate, StatefulSetSpec};
 use crate::violation::{quote, quoted_list, CheckId, Violation};
 
@@ -30,49 +28,96 @@ pub fn storage_class_required(claims: &[ClaimTemplate]) -> Vec<Violation> {
         .collect()
 }
 
-/// `storage-class-allowed`: each claim's class is in the allowlist / not in the denylist.
+/// `storage-class-allowed`: each claim's class is in the allowlist / not in
+/// the denylist. A claim without a class is judged by the class it will get,
+/// the cluster's default (from `classes`, the StorageClass list); when that
+/// is unknown, an allowlist refuses it and a denylist reports the failed
+/// look-up (which then follows `lookupFailure`).
 pub fn storage_class_allowed(
     claims: &[ClaimTemplate],
     storage: &StorageSettings,
+    classes: &Fact<Vec<StorageClass>>,
 ) -> Vec<Violation> {
     if storage.allowed_storage_classes.is_empty() && storage.denied_storage_classes.is_empty()
-        || storage
-            .allowed_storage_classes
-            .iter()
-            .any(|c| c == ANY_STORAGE_CLASS)
+        || storage.allows_any_class()
     {
         return Vec::new();
     }
-    let rule = if storage.allowed_storage_classes.is_empty() {
-        format!(
-            "denied storage classes are {}",
-            quoted_list(&storage.denied_storage_classes)
-        )
-    } else {
+    let allowlist = !storage.allowed_storage_classes.is_empty();
+    let rule = if allowlist {
         format!(
             "allowed storage classes are {}",
             quoted_list(&storage.allowed_storage_classes)
         )
+    } else {
+        format!(
+            "denied storage classes are {}",
+            quoted_list(&storage.denied_storage_classes)
+        )
     };
-    claims
-        .iter()
-        .enumerate()
-        .filter(|(_, claim)| !storage.class_acceptable(claim.storage_class()))
-        .map(|(i, claim)| {
-            let class = claim.storage_class();
-            let rule = if class.is_none() {
-                format!("{rule}; the claim names no class, so it would get the cluster default")
-            } else {
-                rule.clone()
-            };
-            Violation::new(
+    let mut violations = Vec::new();
+    for (i, claim) in claims.iter().enumerate() {
+        let field = format!("{}.{}", claim_path(i, claim), claim.storage_class_field());
+        if let Some(class) = claim.storage_class() {
+            if !storage.class_acceptable(class) {
+                violations.push(Violation::new(
+                    CheckId::StorageClassAllowed,
+                    field,
+                    quote(class),
+                    rule.clone(),
+                ));
+            }
+            continue;
+        }
+        match classes {
+            Fact::Found(classes) => match default_storage_class(classes) {
+                Some(default) if storage.class_acceptable(&default.metadata.name) => {}
+                Some(default) => violations.push(Violation::new(
+                    CheckId::StorageClassAllowed,
+                    field,
+                    format!("absent (cluster default {})", quote(&default.metadata.name)),
+                    format!("{rule}; a claim that names no class gets the cluster's default class"),
+                )),
+                // Until a default class exists the claims stay Pending, and
+                // then they get that class, whatever it is.
+                None if allowlist => violations.push(Violation::new(
+                    CheckId::StorageClassAllowed,
+                    field,
+                    "absent (the cluster has no default class)",
+                    format!("{rule}; the claim names no class, so it would get whatever class becomes the default"),
+                )),
+                None => {}
+            },
+            // The allowlist cannot vouch for a class it does not know: it refuses.
+            Fact::Failed(error) if allowlist => violations.push(Violation::new(
                 CheckId::StorageClassAllowed,
-                format!("{}.{}", claim_path(i, claim), claim.storage_class_field()),
-                class_found(class),
-                rule,
-            )
-        })
-        .collect()
+                field,
+                "absent",
+                format!(
+                    "{rule}; the claim names no class, so it would get the cluster's default class, which is unknown: {}",
+                    error.explain("StorageClasses", &STORAGE_CLASSES)
+                ),
+            )),
+            // The denylist refuses only what it knows is denied.
+            Fact::Failed(error) => violations.push(Violation::lookup_failure(
+                CheckId::StorageClassAllowed,
+                field,
+                "absent",
+                format!(
+                    "{rule}; the claim names no class, so it would get the cluster's default class, which is unknown: {}",
+                    error.explain("StorageClasses", &STORAGE_CLASSES)
+                ),
+            )),
+            _ if allowlist => violations.push(Violation::new(
+                CheckId::StorageClassAllowed,
+                field,
+                "absent",
+                format!("{rule}; the claim names no class, so it would get the cluster's default class"),
+            )),
+            _ => {}
+        }
+    }
+    violations
 }
 
 /// `storage-class-exists` and `storage-class-expandable`, from the StorageClass list.
@@ -83,6 +128,9 @@ pub fn storage_class_facts(
 ) -> Vec<Violation> {
     let exists = settings.runs(CheckId::StorageClassExists);
     let expandable = settings.runs(CheckId::StorageClassExpandable);
+    if !exists && !expandable {
+        return Vec::new();
+    }
     let classes = match &facts.storage_classes {
         Fact::Found(classes) => classes,
         Fact::Failed(error) if !claims.is_empty() => {
@@ -91,17 +139,17 @@ pub fn storage_class_facts(
             } else {
                 CheckId::StorageClassExpandable
             };
-            let mut violation = Violation::new(
+            let named: Vec<&str> = claims
+                .iter()
+                .map(|claim| claim.storage_class().unwrap_or("<default>"))
+                .collect();
+            return vec![Violation::lookup_failure(
                 check,
                 "spec.volumeClaimTemplates",
                 "unverified",
-                format!(
-                    "the look-up of StorageClasses failed ({}); grant storage.k8s.io/v1/StorageClass in contextAwareResources and the storageclasses permission to policy-server",
-                    error.0
-                ),
-            );
-            violation.lookup_failed = true;
-            return vec![violation];
+                error.explain("StorageClasses", &STORAGE_CLASSES),
+            )
+            .with_inputs(named.join(","))];
         }
         _ => return Vec::new(),
     };
@@ -117,7 +165,7 @@ pub fn storage_class_facts(
         };
         if exists && resolved.is_none() && class != Some("") {
             let rule = match class {
-                None => "the claim names no class and the cluster has no default StorageClass, so its volumes never bind".to_string(),
+                None => "the claim names no class and the cluster has no default StorageClass, so its claims stay Pending until a default class exists (Kubernetes then assigns it)".to_string(),
                 Some(_) => "no StorageClass of that name exists, so the claim's volumes stay Pending".to_string(),
             };
             violations.push(Violation::new(

@@ -103,15 +103,19 @@ impl FakeCluster {
     /// selecting `app=web`, and the classes `standard` (default, expandable),
     /// `fast` (expandable) and `slow` (not expandable).
     pub fn healthy() -> FakeCluster {
-        FakeCluster::empty()
-            .with_service(
-                NS,
-                NAME,
-                json!({"spec": {"clusterIP": "None", "selector": {"app": "web"}}}),
-            )
+        FakeCluster::healthy_services()
             .with_class("standard", true, Some(true))
             .with_class("fast", false, Some(true))
             .with_class("slow", false, None)
+    }
+
+    /// The healthy cluster's Service, and no StorageClass.
+    pub fn healthy_services() -> FakeCluster {
+        FakeCluster::empty().with_service(
+            NS,
+            NAME,
+            json!({"spec": {"clusterIP": "None", "selector": {"app": "web"}}}),
+        )
     }
 
     /// Adds a Service from its JSON form, as the API server would answer it.
