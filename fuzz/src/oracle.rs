@@ -532,13 +532,7 @@ impl Rules {
                 .and_then(Value::as_str)
                 .is_none_or(|a| a == "deny")
         };
-        let quantity = |path: &[&str]| {
-            get(path).and_then(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-        };
+        let quantity = |path: &[&str]| get(path).and_then(json_text);
         Rules {
             allowed_classes: strings(&["storage", "allowedStorageClasses"]),
             denied_classes: strings(&["storage", "deniedStorageClasses"]),
@@ -600,23 +594,20 @@ impl Rules {
             }
             if self.size_check_denies && (self.min_size.is_some() || self.max_size.is_some()) {
                 let text = quantity(i).or_else(|| {
-                    match claim
+                    claim
                         .get("spec")
                         .and_then(|s| s.get("resources"))
                         .and_then(|r| r.get("requests"))
                         .and_then(|r| r.get("storage"))
-                    {
-                        Some(Value::String(s)) => Some(s.clone()),
-                        Some(Value::Number(n)) => Some(n.to_string()),
-                        _ => None,
-                    }
+                        .and_then(json_text)
                 });
                 let size = text
                     .as_deref()
-                    .map(Quantity::parse)
+                    .map(Quantity::from_json)
                     .ok_or_else(|| format!("accepted claim {i} without a storage request"))?
                     .map_err(|e| format!("accepted claim {i} with a bad quantity: {e}"))?;
-                let bound = |q: &Option<String>| q.as_deref().and_then(|q| Quantity::parse(q).ok());
+                let bound =
+                    |q: &Option<String>| q.as_deref().and_then(|q| Quantity::from_json(q).ok());
                 if bound(&self.min_size).is_some_and(|min| size < min)
                     || bound(&self.max_size).is_some_and(|max| size > max)
                 {
@@ -625,6 +616,16 @@ impl Rules {
             }
         }
         Ok(())
+    }
+}
+
+/// The JSON text of a quantity value, which is what Kubernetes reads
+/// (`Quantity.UnmarshalJSON`): a string with its quotes, or a number.
+fn json_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => serde_json::to_string(s).ok(),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
