@@ -106,6 +106,9 @@ enum Reason {
     BadExponent(String),
     /// No digits where Kubernetes needs some: `ErrNumeric`.
     NoDigits,
+    /// An exponent for which Kubernetes' decimal library (`inf.Dec.Round`)
+    /// panics instead of answering: the API server fails the request.
+    Unreadable,
 }
 
 /// What `parseQuantityString` splits a text into.
@@ -606,6 +609,11 @@ fn slow_path(
         // amount.Round(amount, Nano, inf.RoundUp) on the magnitude; inf.Dec
         // computes the shift in int32, so it wraps as well.
         let shift = NANO_SCALE.wrapping_sub(scale);
+        if shift == i32::MIN {
+            // inf.Dec negates the shift (still -2^31) and indexes its table of
+            // powers of ten with it: a Go panic, never a value.
+            return Err(Reason::Unreadable);
+        }
         if shift < 0 {
             round_up(&mut magnitude, -i64::from(shift));
             scale = NANO_SCALE;
@@ -815,6 +823,9 @@ impl fmt::Display for Reason {
                 write!(f, "the exponent {exponent:?} is not a 64-bit integer")
             }
             Reason::NoDigits => f.write_str("the number has no digits"),
+            Reason::Unreadable => f.write_str(
+                "Kubernetes fails to compute its value (its decimal rounding breaks on this exponent)",
+            ),
         }
     }
 }
@@ -942,6 +953,17 @@ mod tests {
         // 10^2^31 overflows inf.Dec's rounding shift, which yields one nano.
         assert_all_equal(&["1e2147483648", "1e-2147483648", "1n"]);
         assert_less("1e2147483646", "1e2147483647");
+        // 19 digits take the decimal path, where 9 - (-2147483639) wraps to
+        // -2^31: inf.Dec panics on it, so the text has no value.
+        let message = invalid("1000000000000000000e2147483639");
+        assert!(
+            message.contains("Kubernetes fails to compute its value"),
+            "{message}"
+        );
+        assert_eq!(
+            q("1000000000000000000e2147483638").exact_decimal(),
+            "1e2147483656"
+        );
     }
 
     #[test]
