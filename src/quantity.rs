@@ -600,6 +600,11 @@ fn slow_path(
     if base == 10 {
         // amount.SetScale(amount.Scale() + Scale(exponent).infScale()), in int32.
         scale = scale.wrapping_add(exponent.wrapping_neg());
+    } else if order(&magnitude, -i64::from(scale)) > 19 {
+        // At least 10^19 before the multiplication: the cap at 2^63-1 decides,
+        // so the long multiplication is skipped.
+        magnitude = MAX_ALLOWED.to_vec();
+        scale = 0;
     } else {
         for _ in 0..exponent / 10 {
             multiply_by_1024(&mut magnitude);
