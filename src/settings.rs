@@ -181,12 +181,14 @@ fn optional_quantity<'de, D: Deserializer<'de>>(
         String(String),
         Number(serde_json::Number),
     }
-    let text = match Option::<Text>::deserialize(deserializer)? {
+    // Read as Kubernetes reads a quantity from JSON: the JSON text of the value,
+    // surrounding whitespace trimmed.
+    let json = match Option::<Text>::deserialize(deserializer)? {
         None => return Ok(None),
-        Some(Text::String(s)) => s,
+        Some(Text::String(s)) => serde_json::to_string(&s).map_err(serde::de::Error::custom)?,
         Some(Text::Number(n)) => n.to_string(),
     };
-    Quantity::parse(&text)
+    Quantity::from_json(&json)
         .map(Some)
         .map_err(serde::de::Error::custom)
 }

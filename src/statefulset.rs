@@ -141,10 +141,15 @@ pub struct ClaimResources {
 /// It is parsed by the check that compares it, so that a malformed value is a
 /// violation with a message, not a decoding failure.
 ///
+/// It holds the JSON text of the value (a string with its quotes, escape
+/// sequences undecoded), because that is what Kubernetes' `Quantity.UnmarshalJSON`
+/// reads: [`Quantity::from_json`] takes it as is; [`QuantityText::written`] is
+/// the text for messages.
+///
 /// A number keeps its exact text (`1.0000000000000001` is not `1`), and is
 /// refused unless a JSON parser that reads numbers as doubles keeps its value:
-/// the defaulted object is judged from such a parse, and policy-server diffs
-/// it from one, so both views must see the same quantity.
+/// policy-server parses the request (and the mutated object it diffs) into
+/// doubles, so the policy and the host must see the same quantity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuantityText(pub String);
 
@@ -155,9 +160,7 @@ impl<'de> Deserialize<'de> for QuantityText {
         let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
         let text = raw.get();
         if text.starts_with('"') {
-            return serde_json::from_str(text)
-                .map(QuantityText)
-                .map_err(D::Error::custom);
+            return Ok(QuantityText(text.to_owned()));
         }
         let unexpected = match text.as_bytes().first() {
             Some(b'-' | b'0'..=b'9') => {
@@ -179,6 +182,17 @@ impl<'de> Deserialize<'de> for QuantityText {
             _ => Unexpected::Map,
         };
         Err(D::Error::invalid_type(unexpected, &EXPECTED))
+    }
+}
+
+impl QuantityText {
+    /// The quantity as written: a string's text between its quotes, or a number.
+    pub fn written(&self) -> &str {
+        let raw = self.0.as_str();
+        match raw.as_bytes() {
+            [b'"', .., b'"'] => raw.get(1..raw.len() - 1).unwrap_or(raw),
+            _ => raw,
+        }
     }
 }
 

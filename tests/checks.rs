@@ -1111,7 +1111,16 @@ fn a_size_may_be_a_json_number() {
 
 #[test]
 fn a_malformed_size_in_the_object_is_a_violation_not_a_crash() {
-    for bad in ["10GB", "ten", "", "1.2.3Gi", "--1", "1e99999999999"] {
+    // Each is refused by Kubernetes' ParseQuantity; an exponent beyond 64 bits
+    // too (the suffix is not an int64), unlike one beyond 32 bits, which wraps.
+    for bad in [
+        "10GB",
+        "ten",
+        "",
+        "1.2.3Gi",
+        "--1",
+        "1e99999999999999999999",
+    ] {
         let message = size_verdict(json!({"maxSize": "10Gi"}), json!(bad)).unwrap_err();
         assert_mentions(
             &message,
@@ -1127,6 +1136,33 @@ fn a_malformed_size_in_the_object_is_a_violation_not_a_crash() {
     }
     // Without a bound the size is not judged.
     accepted_cleanly(&run_claims(json!({}), vec![sized(json!("10GB"))]));
+}
+
+/// The API server reads a size from JSON with `Quantity.UnmarshalJSON`, so the
+/// policy does: surrounding whitespace is trimmed, escape sequences are not decoded.
+#[test]
+fn a_size_is_read_as_kubernetes_reads_it_from_json() {
+    let exactly_2gi = json!({"minSize": "2Gi", "maxSize": "2Gi"});
+    for within in [" 2Gi", "2Gi ", "\u{a0}2Gi\u{3000}", "2147483648"] {
+        assert_eq!(
+            size_verdict(exactly_2gi.clone(), json!(within)),
+            Ok(()),
+            "{within:?}"
+        );
+    }
+    // A tab is escaped in JSON (`"\t2Gi"`): Kubernetes reads the backslash.
+    let message = size_verdict(exactly_2gi.clone(), json!("\t2Gi")).unwrap_err();
+    assert_mentions(
+        &message,
+        &[r#"is "\\t2Gi": "\\t2Gi" is not a valid quantity"#],
+    );
+    // The canonical form the API server writes for 1.0001Gi.
+    let canonical = json!("1073849198182400u");
+    assert!(size_verdict(json!({"maxSize": "1Gi"}), canonical.clone()).is_err());
+    assert_eq!(size_verdict(json!({"maxSize": "2Gi"}), canonical), Ok(()));
+    // A number without digits reads as 0.
+    let message = size_verdict(json!({"minSize": "1"}), json!("Gi")).unwrap_err();
+    assert_mentions(&message, &[r#"is "Gi": must be at least 1"#]);
 }
 
 #[test]

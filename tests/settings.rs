@@ -287,7 +287,7 @@ fn values_of_the_wrong_type_are_refused_naming_the_key() {
 
 #[test]
 fn malformed_quantities_are_refused() {
-    for bad in ["10GB", "", "1..5Gi", "Gi", "1 Gi", "1e"] {
+    for bad in ["10GB", "", "1..5Gi", "1 Gi", "1e", "Pi", "\t1Gi"] {
         assert_refused(
             json!({"storage": {"minSize": bad}}),
             &["storage.minSize", "not a valid quantity"],
@@ -302,6 +302,8 @@ fn malformed_quantities_are_refused() {
     assert_valid(json!({"storage": {"minSize": 1073741824, "maxSize": "1Gi"}}));
     assert_valid(json!({"storage": {"minSize": null, "maxSize": null}}));
     assert_valid(json!({"storage": {"minSize": "1e9", "maxSize": "0.5Ti"}}));
+    // Read as Kubernetes reads JSON: surrounding spaces trimmed, "Gi" is 0.
+    assert_valid(json!({"storage": {"minSize": "Gi", "maxSize": " 1Gi "}}));
 }
 
 #[test]

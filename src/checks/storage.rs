@@ -244,7 +244,7 @@ pub fn storage_size(
             ));
             continue;
         };
-        let violation = match Quantity::parse(&text.0) {
+        let violation = match Quantity::from_json(&text.0) {
             Err(error) => Some(format!("{error}; it must be {bounds}")),
             Ok(size) if min.is_some_and(|m| size < *m) || max.is_some_and(|m| size > *m) => {
                 Some(format!("must be {bounds}"))
@@ -255,7 +255,7 @@ pub fn storage_size(
             violations.push(Violation::new(
                 CheckId::StorageSize,
                 field,
-                quote(&text.0),
+                quote(text.written()),
                 rule,
             ));
         }
