@@ -216,12 +216,8 @@ fn enforcement<'de, D: Deserializer<'de>>(
 impl Settings {
     /// Reads settings from their JSON form, naming the offending key on error.
     pub fn from_json(json: &[u8]) -> Result<Settings, String> {
-        // Whole: an object or null; a JSON array would otherwise be read by position.
-        // Read plainly first: the path of a failing key is tracked only to word a refusal.
-        if let Ok(parsed) = serde_json::from_slice::<Option<Whole<Settings>>>(json) {
-            return Ok(parsed.map(|Whole(settings)| settings).unwrap_or_default());
-        }
         let mut de = serde_json::Deserializer::from_slice(json);
+        // Whole: an object or null; a JSON array would otherwise be read by position.
         let parsed: Option<Whole<Settings>> =
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let path = e.path().to_string();
