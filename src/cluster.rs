@@ -134,28 +134,18 @@ pub struct ServiceSpec {
     pub kind: Option<String>,
     #[serde(rename = "clusterIP")]
     pub cluster_ip: Option<String>,
-    #[serde(rename = "clusterIPs")]
-    pub cluster_ips: Option<Vec<String>>,
     pub external_name: Option<String>,
     pub selector: Option<BTreeMap<String, String>>,
 }
 
 impl ServiceSpec {
     /// Whether the Service is headless, as the endpoints controller and
-    /// cluster DNS read it: `clusterIP: None` (`clusterIPs` holds the same
-    /// first entry; it alone counts where `clusterIP` is missing). An
-    /// ExternalName Service is an alias, never headless.
+    /// cluster DNS read it: `clusterIP: None` (`IsServiceIPSet` in
+    /// pkg/apis/core/v1/helper is its negation; the API server keeps
+    /// `clusterIPs[0]` equal to it). An ExternalName Service is a DNS alias
+    /// with no cluster IP, never headless.
     pub fn is_headless(&self) -> bool {
-        if self.kind.as_deref() == Some("ExternalName") {
-            return false;
-        }
-        let first = self.cluster_ip.as_deref().or_else(|| {
-            self.cluster_ips
-                .as_ref()
-                .and_then(|ips| ips.first())
-                .map(String::as_str)
-        });
-        first == Some("None")
+        self.kind.as_deref() != Some("ExternalName") && self.cluster_ip.as_deref() == Some("None")
     }
 }
 

@@ -14,7 +14,14 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use serde_json::{json, Value};
+
+use statefulset_policy::cluster::{default_storage_class, ServiceSpec, StorageClass};
+use statefulset_policy::names::{is_dns1035_label, is_dns1123_label};
 use statefulset_policy::quantity::Quantity;
+
+mod common;
+use common::*;
 
 /// Reads `tests/conformance/<topic>.yml`; unknown keys are errors.
 fn load<T: DeserializeOwned>(topic: &str) -> T {
@@ -258,4 +265,384 @@ fn the_decimal_reader_of_this_test_is_exact() {
     assert_eq!(exact("-0.0"), Ok((false, String::new(), 0)));
     assert!(exact("1Gi").is_err());
     assert!(exact("").is_err());
+}
+
+// ------------------------------------------------------------- service names
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceNames {
+    vectors: Vec<ServiceName>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceName {
+    name: String,
+    dns1123_label: bool,
+    dns1035_label: bool,
+    source: String,
+}
+
+/// Which serviceNames a pod's subdomain and a Service name can be, and what
+/// the policy makes of each: a name that is no DNS-1123 label is refused by
+/// service-name-required and service-exists without a look-up; any other is
+/// looked up once.
+#[test]
+fn service_names() {
+    let data: ServiceNames = load("service-names");
+    let mut report = Report::new("service names");
+    for vector in &data.vectors {
+        let name = &vector.name;
+        let mut problems = Vec::new();
+        if is_dns1123_label(name) != vector.dns1123_label {
+            problems.push(format!("IsDNS1123Label is {}", vector.dns1123_label));
+        }
+        if is_dns1035_label(name) != vector.dns1035_label {
+            problems.push(format!("IsDNS1035Label is {}", vector.dns1035_label));
+        }
+        let mut fake = FakeCluster::empty();
+        let response = create(with(sts(), "/spec/serviceName", json!(name))).run(&mut fake);
+        let ids = check_ids(response.message.as_deref().unwrap_or_default());
+        if vector.dns1123_label {
+            if fake.calls != vec![Call::service(NS, name)] {
+                problems.push(format!(
+                    "one Service look-up expected, made {:?}",
+                    fake.calls
+                ));
+            }
+            if ids != ["service-exists"] {
+                problems.push(format!(
+                    "only service-exists (not found) expected, got {ids:?}"
+                ));
+            }
+        } else {
+            if !fake.calls.is_empty() {
+                problems.push(format!("no look-up expected, made {:?}", fake.calls));
+            }
+            if ids != ["service-name-required", "service-exists"] {
+                problems.push(format!(
+                    "service-name-required and service-exists expected, got {ids:?}"
+                ));
+            }
+        }
+        report.vector(format!("serviceName {name:?}"), &vector.source, problems);
+    }
+    report.finish(45);
+}
+
+// --------------------------------------------------- default storage classes
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultClassCases {
+    cases: Vec<DefaultClassCase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultClassCase {
+    description: String,
+    classes: Vec<ClassVector>,
+    default: Option<String>,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ClassVector {
+    name: String,
+    #[serde(default)]
+    annotations: std::collections::BTreeMap<String, String>,
+    creation_timestamp: Option<String>,
+}
+
+impl ClassVector {
+    /// The StorageClass as the API server lists it.
+    fn object(&self) -> Value {
+        let mut metadata = json!({"name": self.name, "annotations": self.annotations});
+        if let Some(timestamp) = &self.creation_timestamp {
+            metadata["creationTimestamp"] = json!(timestamp);
+        }
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": metadata, "provisioner": "csi.example.com"})
+    }
+}
+
+/// The class a claim without a class gets, and the allow list judging it.
+#[test]
+fn default_storage_classes() {
+    let data: DefaultClassCases = load("default-storage-classes");
+    let mut report = Report::new("default storage classes");
+    for case in &data.cases {
+        let mut problems = Vec::new();
+        let classes: Vec<StorageClass> = case
+            .classes
+            .iter()
+            .map(|class| serde_json::from_value(class.object()).expect("a StorageClass"))
+            .collect();
+        let got = default_storage_class(&classes).map(|c| c.metadata.name.clone());
+        if got != case.default {
+            problems.push(format!(
+                "default: Kubernetes {:?}, policy {got:?}",
+                case.default
+            ));
+        }
+        // Through the admission flow: a claim without class under an allowlist.
+        let cluster = || {
+            case.classes
+                .iter()
+                .fold(FakeCluster::healthy_services(), |fake, class| {
+                    fake.with_storage_class(class.object())
+                })
+        };
+        let claims = || sts_with_claims(vec![claim("data", None, "1Gi")]);
+        let allow = |list: Vec<&str>| json!({"storage": {"allowedStorageClasses": list}});
+        match &case.default {
+            Some(default) => {
+                let response = create(claims())
+                    .settings(allow(vec![default]))
+                    .run(&mut cluster());
+                if !response.accepted {
+                    problems.push(format!(
+                        "allowing {default:?} refused: {:?}",
+                        response.message
+                    ));
+                }
+                let response = create(claims())
+                    .settings(allow(vec!["not-a-class"]))
+                    .run(&mut cluster());
+                let expected = format!("is absent (cluster default {default:?})");
+                if !response
+                    .message
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains(&expected)
+                {
+                    problems.push(format!("expected {expected:?} in {:?}", response.message));
+                }
+            }
+            None => {
+                let response = create(claims())
+                    .settings(allow(vec!["not-a-class"]))
+                    .run(&mut cluster());
+                if !response
+                    .message
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("the cluster has no default class")
+                {
+                    problems.push(format!(
+                        "no default: expected a refusal, got {:?}",
+                        response.message
+                    ));
+                }
+            }
+        }
+        report.vector(&case.description, &case.source, problems);
+    }
+    report.finish(10);
+}
+
+// --------------------------------------------------------- headless Services
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadlessCases {
+    cases: Vec<HeadlessCase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadlessCase {
+    description: String,
+    spec: Value,
+    headless: bool,
+    source: String,
+}
+
+/// Which governing Services give the pods their DNS names.
+#[test]
+fn headless_services() {
+    let data: HeadlessCases = load("headless-services");
+    let mut report = Report::new("headless services");
+    for case in &data.cases {
+        let mut problems = Vec::new();
+        let spec: ServiceSpec = serde_json::from_value(case.spec.clone()).expect("a Service spec");
+        if spec.is_headless() != case.headless {
+            problems.push(format!(
+                "headless: Kubernetes {}, policy {}",
+                case.headless, !case.headless
+            ));
+        }
+        let mut fake = FakeCluster::empty().with_service(NS, NAME, json!({"spec": case.spec}));
+        let response = create(sts())
+            .settings(json!({"serviceName": {"mustSelectPods": false}}))
+            .run(&mut fake);
+        let ids = check_ids(response.message.as_deref().unwrap_or_default());
+        let refused = ids.iter().any(|id| id == "service-headless");
+        if refused == case.headless {
+            problems.push(format!("service-headless: {:?}", response.message));
+        }
+        report.vector(&case.description, &case.source, problems);
+    }
+    report.finish(8);
+}
+
+// ------------------------------------------------- API-server-defaulted shapes
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultedCases {
+    cases: Vec<DefaultedCase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultedCase {
+    description: String,
+    source: String,
+    written: Value,
+    defaulted: Value,
+}
+
+/// The settings both shapes are judged under: checks that read defaulted
+/// fields, and defaults that write them.
+fn defaulted_profiles() -> Vec<(&'static str, Value)> {
+    let platform: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/settings.yml"),
+        )
+        .expect("examples/settings.yml"),
+    )
+    .expect("settings.yml is YAML");
+    vec![
+        ("default", json!({})),
+        ("platform", platform),
+        (
+            "rollout",
+            json!({"rollout": {"allowedPodManagementPolicies": ["Parallel"], "allowedUpdateStrategies": ["OnDelete"]},
+                   "enforcement": {"partition-within-replicas": "deny"}}),
+        ),
+        (
+            "storage",
+            json!({"storage": {"allowedVolumeModes": ["Block"], "requireRetainPolicy": true, "allowedStorageClasses": ["standard"]}}),
+        ),
+        (
+            "every default",
+            json!({"defaults": {"podManagementPolicy": "Parallel", "partition": 2, "storageClassName": "fast-ssd",
+                   "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"}}}),
+        ),
+    ]
+}
+
+/// The fields the defaults write, read from the object as stored after the
+/// policy (the mutated object when there is one).
+fn defaulted_fields(object: &Value) -> Vec<(String, Value)> {
+    let mut fields: Vec<(String, Value)> = [
+        "/spec/podManagementPolicy",
+        "/spec/updateStrategy/rollingUpdate/partition",
+        "/spec/persistentVolumeClaimRetentionPolicy/whenDeleted",
+        "/spec/persistentVolumeClaimRetentionPolicy/whenScaled",
+    ]
+    .iter()
+    .map(|path| {
+        (
+            path.to_string(),
+            object.pointer(path).cloned().unwrap_or(Value::Null),
+        )
+    })
+    .collect();
+    let claims = object
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array);
+    for (i, claim) in claims.into_iter().flatten().enumerate() {
+        let class = claim
+            .pointer("/spec/storageClassName")
+            .cloned()
+            .unwrap_or(Value::Null);
+        fields.push((format!("claim {i} storageClassName"), class));
+    }
+    fields
+}
+
+/// A cluster in which every set of the corpus has its headless Service.
+fn defaulted_cluster(object: &Value) -> FakeCluster {
+    let name = object["spec"]["serviceName"].as_str().unwrap_or_default();
+    let labels = object["spec"]["template"]["metadata"]["labels"].clone();
+    FakeCluster::empty()
+        .with_service(
+            "default",
+            name,
+            json!({"spec": {"clusterIP": "None", "selector": labels}}),
+        )
+        .with_class("standard", true, Some(true))
+        .with_class("fast-ssd", false, Some(true))
+}
+
+/// What must not depend on the shape: the verdict, the checks that denied
+/// and warned, and the fields the defaults write (before, and as stored).
+struct ShapeVerdict {
+    verdict: (bool, Option<u16>, Vec<String>, Vec<String>),
+    before: Vec<(String, Value)>,
+    after: Vec<(String, Value)>,
+}
+
+fn shape_verdict(object: &Value, settings: &Value) -> ShapeVerdict {
+    let response = create(object.clone())
+        .settings(settings.clone())
+        .run(&mut defaulted_cluster(object));
+    let warnings = response.warnings.clone().unwrap_or_default().join("\n");
+    let stored = response
+        .mutated_object
+        .clone()
+        .unwrap_or_else(|| object.clone());
+    let mut denied = check_ids(response.message.as_deref().unwrap_or_default());
+    denied.sort();
+    let mut warned = check_ids(&warnings);
+    warned.sort();
+    ShapeVerdict {
+        verdict: (response.accepted, response.code, denied, warned),
+        before: defaulted_fields(object),
+        after: defaulted_fields(&stored),
+    }
+}
+
+/// The policy judges an object as a client wrote it and as the API server
+/// hands it over alike: same verdict, same checks, and the same values
+/// where its defaults write.
+#[test]
+fn defaulted_request_shapes() {
+    let data: DefaultedCases = load("defaulted-requests");
+    let mut report = Report::new("defaulted request shapes");
+    for case in &data.cases {
+        for (label, settings) in defaulted_profiles() {
+            let written = shape_verdict(&case.written, &settings);
+            let defaulted = shape_verdict(&case.defaulted, &settings);
+            let mut problems = Vec::new();
+            if written.verdict != defaulted.verdict {
+                problems.push(format!(
+                    "verdicts differ: written {:?}, defaulted {:?}",
+                    written.verdict, defaulted.verdict
+                ));
+            }
+            // A field the policy wrote in either shape ends alike in both.
+            let changed = |shape: &ShapeVerdict, i: usize| shape.before[i] != shape.after[i];
+            for i in 0..written.after.len().min(defaulted.after.len()) {
+                if (changed(&written, i) || changed(&defaulted, i))
+                    && written.after[i] != defaulted.after[i]
+                {
+                    problems.push(format!(
+                        "{}: written ends {}, defaulted ends {}",
+                        written.after[i].0, written.after[i].1, defaulted.after[i].1
+                    ));
+                }
+            }
+            report.vector(
+                format!("{} ({label})", case.description),
+                &case.source,
+                problems,
+            );
+        }
+    }
+    report.finish(16);
 }

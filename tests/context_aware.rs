@@ -414,7 +414,7 @@ fn on_update_a_service_that_misses_other_labels_is_a_new_fault() {
 }
 
 #[test]
-fn headless_is_read_from_cluster_ip_cluster_ips_and_type() {
+fn headless_is_read_from_cluster_ip_and_type() {
     let run = |spec: Value| {
         let mut fake = FakeCluster::empty().with_service(NS, NAME, spec);
         create(sts()).run(&mut fake)
@@ -422,9 +422,6 @@ fn headless_is_read_from_cluster_ip_cluster_ips_and_type() {
     // Dual-stack headless: clusterIPs holds the same None.
     accepted_cleanly(&run(
         json!({"spec": {"clusterIP": "None", "clusterIPs": ["None"], "selector": {"app": "web"}}}),
-    ));
-    accepted_cleanly(&run(
-        json!({"spec": {"clusterIPs": ["None"], "selector": {"app": "web"}}}),
     ));
     let message = denied(&run(
         json!({"spec": {"clusterIP": "10.0.0.7", "clusterIPs": ["10.0.0.7", "fd00::7"], "selector": {"app": "web"}}}),
