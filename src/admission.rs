@@ -89,15 +89,15 @@ fn judge_statefulset(
     };
 
     // Respond
-    let verdict = Verdict::from_violations(violations, &previous, settings);
+    let outcome = Verdict::from_violations(violations, &previous, settings);
     let mut mutated_object = None;
-    if verdict.denials.is_empty() && !edits.is_empty() {
+    if outcome.denials.is_empty() && !edits.is_empty() {
         match splice::apply(raw, &edits) {
             Ok(text) => mutated_object = Some(text),
             Err(e) => return verdict::bad_request(format!("{subject} cannot be defaulted: {e}")),
         }
     }
-    verdict.respond(&subject, mutated_object)
+    outcome.respond(&subject, mutated_object)
 }
 
 /// `service-in-use`: a Service DELETE that would take the DNS names of live sets.
