@@ -8,6 +8,7 @@
 // From the leaves up: each module uses only those listed before it.
 pub mod json;
 pub mod names;
+pub mod labels;
 pub mod quantity;
 pub mod splice;
 pub mod violation;
