@@ -57,9 +57,9 @@ impl LabelSelector {
                 return Some(why);
             }
         }
-        self.match_expressions.iter().find_map(|r| {
-            invalid_requirement(&r.key, &r.operator, r.values.len(), r.values.iter())
-        })
+        self.match_expressions
+            .iter()
+            .find_map(|r| invalid_requirement(&r.key, &r.operator, r.values.len(), r.values.iter()))
     }
 
     /// Whether `labels` satisfy every requirement. Assumes a valid selector
@@ -185,21 +185,60 @@ mod tests {
             (json!({"matchLabels": {"app": "cache"}}), false),
             (json!({"matchLabels": {"zone": "a"}}), false),
             (json!({"matchLabels": {"app": "web", "tier": "db"}}), true),
-            (json!({"matchLabels": {"app": "web", "tier": "cache"}}), false),
-            (json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["cache", "web"]}]}), true),
-            (json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["cache"]}]}), false),
-            (json!({"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}), false),
-            (json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["cache"]}]}), true),
-            (json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}), false),
+            (
+                json!({"matchLabels": {"app": "web", "tier": "cache"}}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["cache", "web"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["cache"]}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["cache"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]}),
+                false,
+            ),
             // NotIn on an absent key matches.
-            (json!({"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}), true),
-            (json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}), true),
-            (json!({"matchExpressions": [{"key": "zone", "operator": "Exists"}]}), false),
-            (json!({"matchExpressions": [{"key": "zone", "operator": "DoesNotExist"}]}), true),
-            (json!({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}), false),
+            (
+                json!({"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["a"]}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "zone", "operator": "Exists"}]}),
+                false,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "zone", "operator": "DoesNotExist"}]}),
+                true,
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}),
+                false,
+            ),
             // matchLabels and matchExpressions are ANDed.
-            (json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}), false),
-            (json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]}), true),
+            (
+                json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}),
+                false,
+            ),
+            (
+                json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]}),
+                true,
+            ),
             // The empty selector matches everything, also with null members.
             (json!({}), true),
             (json!({"matchLabels": null, "matchExpressions": null}), true),
@@ -214,7 +253,10 @@ mod tests {
         // The null selector matches nothing, not even a pod without labels.
         assert_eq!(selects(None, &pod), Ok(false));
         assert_eq!(selects(None, &Labels::new()), Ok(false));
-        assert_eq!(selects(Some(&selector(json!({}))), &Labels::new()), Ok(true));
+        assert_eq!(
+            selects(Some(&selector(json!({}))), &Labels::new()),
+            Ok(true)
+        );
     }
 
     // NewRequirement's refusals (pkg/labels/selector.go) and the operator
@@ -223,14 +265,38 @@ mod tests {
     fn invalid_selectors_are_named() {
         let pod = labels(&[("app", "web")]);
         for (value, fragment) in [
-            (json!({"matchExpressions": [{"key": "app", "operator": "In"}]}), "needs at least one value"),
-            (json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": []}]}), "needs at least one value"),
-            (json!({"matchExpressions": [{"key": "app", "operator": "Exists", "values": ["web"]}]}), "takes no values"),
-            (json!({"matchExpressions": [{"key": "app", "operator": "DoesNotExist", "values": ["x"]}]}), "takes no values"),
-            (json!({"matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}]}), "not a label selector operator"),
-            (json!({"matchExpressions": [{"key": "app", "operator": "in", "values": ["web"]}]}), "not a label selector operator"),
-            (json!({"matchExpressions": [{"key": "-app", "operator": "Exists"}]}), "not a valid label key"),
-            (json!({"matchLabels": {"app": "web server"}}), "not a valid label value"),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "In"}]}),
+                "needs at least one value",
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": []}]}),
+                "needs at least one value",
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "Exists", "values": ["web"]}]}),
+                "takes no values",
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "DoesNotExist", "values": ["x"]}]}),
+                "takes no values",
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "Gt", "values": ["1"]}]}),
+                "not a label selector operator",
+            ),
+            (
+                json!({"matchExpressions": [{"key": "app", "operator": "in", "values": ["web"]}]}),
+                "not a label selector operator",
+            ),
+            (
+                json!({"matchExpressions": [{"key": "-app", "operator": "Exists"}]}),
+                "not a valid label key",
+            ),
+            (
+                json!({"matchLabels": {"app": "web server"}}),
+                "not a valid label value",
+            ),
         ] {
             let result = selects(Some(&selector(value.clone())), &pod);
             assert!(

@@ -111,7 +111,14 @@ mod tests {
 
     #[test]
     fn label_values_and_subdomains() {
-        for good in ["", "simple", "now-with-dashes", "1.2.3", "A_b", &"a".repeat(63)] {
+        for good in [
+            "",
+            "simple",
+            "now-with-dashes",
+            "1.2.3",
+            "A_b",
+            &"a".repeat(63),
+        ] {
             assert!(is_label_value(good), "{good}");
         }
         for bad in ["-dash", "dash-", "spa ce", "slash/", &"a".repeat(64)] {
