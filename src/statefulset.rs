@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 use crate::json::{null_as_default, object, objects, optional_object};
+use crate::labels::LabelSelector;
 use crate::quantity::Quantity;
 use crate::violation::quote;
 
@@ -90,6 +91,92 @@ pub struct RetentionPolicy {
 pub struct PodTemplate {
     #[serde(deserialize_with = "object")]
     pub metadata: TemplateMeta,
+    #[serde(deserialize_with = "object")]
+    pub spec: PodSpec,
+}
+
+/// What the volume and spreading checks read of the pod template.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(deserialize_with = "objects")]
+    pub containers: Vec<Container>,
+    #[serde(deserialize_with = "objects")]
+    pub init_containers: Vec<Container>,
+    #[serde(deserialize_with = "objects")]
+    pub volumes: Vec<Named>,
+    #[serde(deserialize_with = "optional_object")]
+    pub affinity: Option<Affinity>,
+    #[serde(deserialize_with = "objects")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Container {
+    pub name: Option<String>,
+    #[serde(deserialize_with = "objects")]
+    pub volume_mounts: Vec<Named>,
+    /// Block-mode volumes are consumed as raw devices, not mounted.
+    #[serde(deserialize_with = "objects")]
+    pub volume_devices: Vec<Named>,
+}
+
+/// A pod volume, volume mount or volume device: only its name is read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Named {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Affinity {
+    #[serde(deserialize_with = "optional_object")]
+    pub pod_anti_affinity: Option<PodAntiAffinity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodAntiAffinity {
+    #[serde(deserialize_with = "objects")]
+    pub required_during_scheduling_ignored_during_execution: Vec<PodAffinityTerm>,
+    #[serde(deserialize_with = "objects")]
+    pub preferred_during_scheduling_ignored_during_execution: Vec<WeightedPodAffinityTerm>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WeightedPodAffinityTerm {
+    #[serde(deserialize_with = "object")]
+    pub pod_affinity_term: PodAffinityTerm,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodAffinityTerm {
+    /// `None` is the `null` selector, which selects no pod.
+    #[serde(deserialize_with = "optional_object")]
+    pub label_selector: Option<LabelSelector>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub namespaces: Vec<String>,
+    #[serde(deserialize_with = "optional_object")]
+    pub namespace_selector: Option<LabelSelector>,
+    pub topology_key: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub match_label_keys: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub mismatch_label_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TopologySpreadConstraint {
+    pub topology_key: Option<String>,
+    #[serde(deserialize_with = "optional_object")]
+    pub label_selector: Option<LabelSelector>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub match_label_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
