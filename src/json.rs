@@ -20,30 +20,42 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// A JSON object, or `null` for none. Derived struct decoders would also read
-/// a JSON array, positionally: a field of the wrong type must be refused, not misread.
+/// A JSON object only. Derived struct decoders would also read a JSON array,
+/// positionally: a field of the wrong type must be refused, not misread.
+///
+/// `deserialize_map` rather than `deserialize_any`: the JSON decoder's
+/// `deserialize_any` is large and would be copied for every type read this
+/// way, its `deserialize_map` is small; `Option` handles `null` first.
 struct ObjectVisitor<T>(PhantomData<T>);
 
 impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
-    type Value = Option<T>;
+    type Value = T;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an object")
     }
 
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+        T::deserialize(MapAccessDeserializer::new(map))
     }
 }
 
+/// A whole object (the top level, a list item): `null` is refused too.
+pub struct Whole<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Whole<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(Whole)
+    }
+}
+
+/// A JSON object, or `null` for none.
 pub fn optional_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
 ) -> Result<Option<T>, D::Error> {
-    deserializer.deserialize_any(ObjectVisitor(PhantomData))
+    Ok(Option::<Whole<T>>::deserialize(deserializer)?.map(|Whole(object)| object))
 }
 
 /// An object field whose absence or `null` reads as its empty value.
@@ -53,17 +65,6 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(optional_object(deserializer)?.unwrap_or_default())
-}
-
-/// A whole object (the top level, a list item): `null` is refused too.
-pub struct Whole<T>(pub T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Whole<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        optional_object(deserializer)?.map(Whole).ok_or_else(|| {
-            serde::de::Error::invalid_type(serde::de::Unexpected::Unit, &"an object")
-        })
-    }
 }
 
 /// A list of objects, `null` read as empty.
