@@ -13,8 +13,6 @@
 //! Block-mode claims are consumed through `volumeDevices`, not `volumeMounts`:
 //! both must name a volume, and either one uses a claim.
 
-use std::collections::BTreeSet;
-
 use crate::statefulset::{claim_path, ClaimTemplate, Container, Named, PodSpec};
 use crate::violation::{quote, quoted_list, CheckId, Violation};
 
@@ -90,7 +88,7 @@ pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Vio
         .iter()
         .filter_map(|c| c.metadata.name.as_deref())
         .collect();
-    let known: BTreeSet<&str> = volumes.iter().chain(&claim_names).copied().collect();
+    let known = |name: &str| volumes.contains(&name) || claim_names.contains(&name);
     let available = match (volumes.is_empty(), claim_names.is_empty()) {
         (true, true) => "the template has no volumes and the set no claim templates".to_string(),
         (false, true) => format!("volumes: {}; no claim templates", quoted_list(&volumes)),
@@ -103,7 +101,7 @@ pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Vio
     };
     uses(pod)
         .into_iter()
-        .filter(|(_, name)| !name.is_some_and(|n| known.contains(n)))
+        .filter(|(_, name)| !name.is_some_and(known))
         .map(|(at, name)| {
             Violation::new(
                 CheckId::VolumeMountsResolve,
@@ -120,14 +118,14 @@ pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Vio
 /// `claims-mounted`: each claim template is mounted (or used as a block
 /// device) by some container or init container.
 pub fn claims_mounted(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Violation> {
-    let used: BTreeSet<&str> = uses(pod).into_iter().filter_map(|(_, name)| name).collect();
+    let used: Vec<&str> = uses(pod).into_iter().filter_map(|(_, name)| name).collect();
     claims
         .iter()
         .enumerate()
         .filter_map(|(i, claim)| {
             // A claim without a name cannot be referred to; Kubernetes refuses it anyway.
             let name = claim.metadata.name.as_deref()?;
-            (!used.contains(name)).then(|| {
+            (!used.contains(&name)).then(|| {
                 Violation::new(
                     CheckId::ClaimsMounted,
                     format!("{}.metadata.name", claim_path(i, claim)),
