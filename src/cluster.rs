@@ -130,33 +130,56 @@ pub struct PodDisruptionBudgetSpec {
 pub enum IntOrString {
     Int(i32),
     String(String),
+    /// Neither, or an integer beyond int32: the API server never stores one,
+    /// and the disruption controller could not compute it (its `failSafe`
+    /// then allows no disruption). Read, not refused, so that a budget never
+    /// fails the whole list.
+    Other(String),
 }
 
 impl<'de> Deserialize<'de> for IntOrString {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+
         struct IntOrStringVisitor;
 
-        impl serde::de::Visitor<'_> for IntOrStringVisitor {
+        impl<'de> Visitor<'de> for IntOrStringVisitor {
             type Value = IntOrString;
 
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an int32 or a string")
             }
 
-            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<IntOrString, E> {
-                i32::try_from(value)
-                    .map(IntOrString::Int)
-                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(value), &self))
+            fn visit_i64<E>(self, value: i64) -> Result<IntOrString, E> {
+                Ok(i32::try_from(value)
+                    .map_or_else(|_| IntOrString::Other(value.to_string()), IntOrString::Int))
             }
 
-            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<IntOrString, E> {
-                i32::try_from(value)
-                    .map(IntOrString::Int)
-                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(value), &self))
+            fn visit_u64<E>(self, value: u64) -> Result<IntOrString, E> {
+                Ok(i32::try_from(value)
+                    .map_or_else(|_| IntOrString::Other(value.to_string()), IntOrString::Int))
             }
 
-            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<IntOrString, E> {
+            fn visit_f64<E>(self, value: f64) -> Result<IntOrString, E> {
+                Ok(IntOrString::Other(value.to_string()))
+            }
+
+            fn visit_bool<E>(self, value: bool) -> Result<IntOrString, E> {
+                Ok(IntOrString::Other(value.to_string()))
+            }
+
+            fn visit_str<E>(self, value: &str) -> Result<IntOrString, E> {
                 Ok(IntOrString::String(value.to_string()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IntOrString, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(IntOrString::Other("a list".into()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IntOrString, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(IntOrString::Other("an object".into()))
             }
         }
 
@@ -361,19 +384,44 @@ mod tests {
     }
 
     #[test]
+    fn a_value_the_controller_cannot_compute_is_read_as_such() {
+        for (spec, shown) in [
+            (r#"{"minAvailable":2147483648}"#, "2147483648"),
+            (r#"{"minAvailable":-2147483649}"#, "-2147483649"),
+            (r#"{"minAvailable":1.5}"#, "1.5"),
+            (r#"{"minAvailable":true}"#, "true"),
+            (r#"{"minAvailable":[1]}"#, "a list"),
+            (r#"{"minAvailable":{"a":[1]}}"#, "an object"),
+        ] {
+            let b = budget(spec).expect(spec);
+            assert_eq!(
+                b.spec.min_available,
+                Some(IntOrString::Other(shown.into())),
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
     fn a_budget_of_the_wrong_shape_is_refused_not_misread() {
         for (spec, field) in [
-            (r#"{"minAvailable":2147483648}"#, "spec.minAvailable"),
-            (r#"{"minAvailable":1.5}"#, "spec.minAvailable"),
-            (r#"{"maxUnavailable":true}"#, "spec.maxUnavailable"),
             (r#"{"selector":[{"app":"web"}]}"#, "spec.selector"),
             (
                 r#"{"selector":{"matchExpressions":[null]}}"#,
-                "spec.selector.matchExpressions",
+                "spec.selector.matchExpressions[0]",
             ),
+            (
+                r#"{"selector":{"matchLabels":{"app":1}}}"#,
+                "spec.selector.matchLabels.app",
+            ),
+            ("[]", "spec"),
         ] {
-            let error = budget(spec).expect_err(spec);
-            assert!(error.field.starts_with(field), "{spec}: {error}");
+            let error = if spec == "[]" {
+                json::decode::<PodDisruptionBudget>(r#"{"spec":[]}"#).expect_err(spec)
+            } else {
+                budget(spec).expect_err(spec)
+            };
+            assert_eq!(error.field, field, "{spec}: {error}");
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
-use crate::json::{null_as_default, object, objects, optional_object};
+use crate::json::{self, null_as_default, object, objects, optional_object, DecodeError};
 use crate::labels::LabelSelector;
 use crate::quantity::Quantity;
 use crate::violation::quote;
@@ -231,9 +231,13 @@ pub struct ClaimResources {
 /// A number keeps its exact text (`1.0000000000000001` is not `1`), and is
 /// refused unless a JSON parser that reads numbers as doubles keeps its value:
 /// the defaulted object is judged from such a parse, and policy-server diffs
-/// it from one, so both views must see the same quantity.
+/// it from one, so both views must see the same quantity. A refused value
+/// (such a number, or neither a string nor a number) keeps why in the second
+/// field, and [`decode`] refuses the StatefulSet naming the field: a refusal
+/// raised while decoding would be located by serde_json only after the
+/// enclosing map (see `json::path_at`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuantityText(pub String);
+pub struct QuantityText(pub String, pub Option<String>);
 
 impl<'de> Deserialize<'de> for QuantityText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -242,9 +246,10 @@ impl<'de> Deserialize<'de> for QuantityText {
         let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
         let text = raw.get();
         if text.starts_with('"') {
-            return serde_json::from_str(text)
-                .map(QuantityText)
-                .map_err(D::Error::custom);
+            return Ok(match serde_json::from_str(text) {
+                Ok(text) => QuantityText(text, None),
+                Err(e) => QuantityText(text.into(), Some(e.to_string())),
+            });
         }
         let unexpected = match text.as_bytes().first() {
             Some(b'-' | b'0'..=b'9') => {
@@ -252,21 +257,40 @@ impl<'de> Deserialize<'de> for QuantityText {
                     .ok()
                     .map(|n| n.to_string());
                 let exact = held.as_deref().and_then(|h| Quantity::parse(h).ok());
-                return match (Quantity::parse(text).ok(), exact) {
-                    (Some(value), Some(held)) if value == held => Ok(QuantityText(text.into())),
-                    _ => Err(D::Error::custom(format!(
+                let refusal = match (Quantity::parse(text).ok(), exact) {
+                    (Some(value), Some(held)) if value == held => None,
+                    _ => Some(format!(
                         "the JSON number {} is not held exactly by a JSON parser; write the quantity as a string",
                         quote(text)
-                    ))),
+                    )),
                 };
+                return Ok(QuantityText(text.into(), refusal));
             }
             Some(b't' | b'f') => Unexpected::Bool(text == "true"),
             Some(b'n') => Unexpected::Unit,
             Some(b'[') => Unexpected::Seq,
             _ => Unexpected::Map,
         };
-        Err(D::Error::invalid_type(unexpected, &EXPECTED))
+        let refusal = serde_json::Error::invalid_type(unexpected, &EXPECTED).to_string();
+        Ok(QuantityText(text.into(), Some(refusal)))
     }
+}
+
+/// Decodes a StatefulSet (see `json::decode`), refusing it, with the field,
+/// when a claim requests a quantity [`QuantityText`] refuses.
+pub fn decode(text: &str) -> Result<StatefulSet, DecodeError> {
+    let sts: StatefulSet = json::decode(text)?;
+    for (i, claim) in sts.spec.volume_claim_templates.iter().enumerate() {
+        for (key, QuantityText(_, refusal)) in &claim.spec.resources.requests {
+            if let Some(reason) = refusal {
+                return Err(DecodeError {
+                    field: format!("spec.volumeClaimTemplates[{i}].spec.resources.requests.{key}"),
+                    reason: reason.clone(),
+                });
+            }
+        }
+    }
+    Ok(sts)
 }
 
 /// The value of a `decoded` flag: serde gives skipped fields their default

@@ -322,6 +322,7 @@ pub fn disruption_budgets(
 fn scaled(value: &IntOrString, total: i32) -> Option<i64> {
     match value {
         IntOrString::Int(n) => Some(i64::from(*n)),
+        IntOrString::Other(_) => None,
         IntOrString::String(text) => {
             let percent: i64 = text.strip_suffix('%')?.parse().ok()?;
             let product = percent.checked_mul(i64::from(total))?;
@@ -339,6 +340,7 @@ fn shown(value: &IntOrString) -> String {
     match value {
         IntOrString::Int(n) => n.to_string(),
         IntOrString::String(text) => quote(text),
+        IntOrString::Other(what) => what.clone(),
     }
 }
 
