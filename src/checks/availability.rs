@@ -61,8 +61,9 @@ fn narrowed_to_itself(match_label_keys: &[String]) -> Option<String> {
     ))
 }
 
-/// Whether an anti-affinity term covers the set's own namespace: no
-/// namespaces and no namespaceSelector mean "this pod's namespace"; otherwise
+/// Why an anti-affinity term does not apply to the set's own namespace, or
+/// `None` when it does: no namespaces and no namespaceSelector mean "this
+/// pod's namespace"; otherwise
 /// the listed namespaces and those the namespaceSelector selects
 /// (`AffinityTerm.Matches`, pkg/scheduler/framework/types.go). Of a
 /// namespace's labels only `kubernetes.io/metadata.name` is known without a
@@ -96,6 +97,8 @@ fn misses_own_namespace(term: &PodAffinityTerm, namespace: &str) -> Option<Strin
     ))
 }
 
+/// Why a pod anti-affinity term does not keep the set's replicas apart, or
+/// `None` when it does.
 fn term_misses(
     term: &PodAffinityTerm,
     keys: &[String],
@@ -131,8 +134,10 @@ fn term_misses(
     ))
 }
 
-/// Both `whenUnsatisfiable` values spread: DoNotSchedule as a filter,
-/// ScheduleAnyway as a score, like required and preferred anti-affinity.
+/// Why a topology spread constraint does not keep the set's replicas apart,
+/// or `None` when it does. Both `whenUnsatisfiable` values spread:
+/// DoNotSchedule as a filter, ScheduleAnyway as a score, like required and
+/// preferred anti-affinity.
 fn constraint_misses(
     constraint: &TopologySpreadConstraint,
     keys: &[String],
