@@ -8,7 +8,9 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{json, Value};
 use statefulset_policy::admission::evaluate;
-use statefulset_policy::cluster::{Cluster, LookupError, Service, StorageClass};
+use statefulset_policy::cluster::{
+    Cluster, LookupError, PodDisruptionBudget, Service, StorageClass,
+};
 use statefulset_policy::statefulset::StatefulSet;
 
 /// The same deterministic request near the 1.5 MiB limit as `make bench`.
@@ -41,6 +43,13 @@ impl Cluster for FakeCluster {
     }
 
     fn stateful_sets(&mut self, _namespace: &str) -> Result<Vec<StatefulSet>, LookupError> {
+        Ok(Vec::new())
+    }
+
+    fn pod_disruption_budgets(
+        &mut self,
+        _namespace: &str,
+    ) -> Result<Vec<PodDisruptionBudget>, LookupError> {
         Ok(Vec::new())
     }
 }

@@ -3,11 +3,10 @@
 use crate::checks::{self, services_in_use};
 use crate::cluster::{Cluster, ClusterFacts, STATEFUL_SETS};
 use crate::defaults;
-use crate::json;
 use crate::request::{present, AdmissionRequest, ValidatePayload};
 use crate::settings::Settings;
 use crate::splice;
-use crate::statefulset::StatefulSet;
+use crate::statefulset::{self, StatefulSet};
 use crate::verdict::{self, Response, Verdict};
 use crate::violation::{quote, CheckId, Violation};
 
@@ -128,7 +127,7 @@ fn service_delete(
 }
 
 fn decode(raw: &str, request: &AdmissionRequest) -> Result<StatefulSet, String> {
-    json::decode::<StatefulSet>(raw)
+    statefulset::decode(raw)
         .map(|sts| with_namespace(sts, request))
         .map_err(
             |e| match request.name.as_deref().filter(|n| !n.is_empty()) {

@@ -6,6 +6,7 @@
 //! - Service: `get_resource` {v1, Service, name, namespace, disable_cache: false}
 //! - StorageClasses: one `list_resources_all` {storage.k8s.io/v1, StorageClass}
 //! - StatefulSets on Service DELETE: `list_resources_by_namespace` {apps/v1, StatefulSet, namespace}
+//! - PodDisruptionBudgets: `list_resources_by_namespace` {policy/v1, PodDisruptionBudget, namespace}
 //!
 //! [`ClusterFacts::gather`] decides which look-ups an evaluation needs: at most one
 //! of each kind, none when the checks that need it are off or have nothing to check.
@@ -13,10 +14,11 @@
 use kubewarden_policy_sdk::host_capabilities::kubernetes::{
     GetResourceRequest, ListAllResourcesRequest, ListResourcesByNamespaceRequest,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 
 use crate::json;
+use crate::labels::LabelSelector;
 use crate::names::is_dns1123_label;
 use crate::settings::Settings;
 use crate::statefulset::StatefulSet;
@@ -58,6 +60,13 @@ pub const STATEFUL_SETS: Resource = Resource {
     kind: "StatefulSet",
     capability: "kubernetes/list_resources_by_namespace",
     rbac: "apps statefulsets",
+};
+
+pub const POD_DISRUPTION_BUDGETS: Resource = Resource {
+    api_version: "policy/v1",
+    kind: "PodDisruptionBudget",
+    capability: "kubernetes/list_resources_by_namespace",
+    rbac: "policy poddisruptionbudgets",
 };
 
 impl LookupError {
@@ -118,6 +127,11 @@ pub trait Cluster {
     fn storage_classes(&mut self) -> Result<Vec<StorageClass>, LookupError>;
     /// Every StatefulSet of `namespace`.
     fn stateful_sets(&mut self, namespace: &str) -> Result<Vec<StatefulSet>, LookupError>;
+    /// Every PodDisruptionBudget of `namespace`.
+    fn pod_disruption_budgets(
+        &mut self,
+        namespace: &str,
+    ) -> Result<Vec<PodDisruptionBudget>, LookupError>;
 }
 
 /// The part of a Service the checks read.
@@ -193,6 +207,95 @@ pub fn default_storage_class(classes: &[StorageClass]) -> Option<&StorageClass> 
     })
 }
 
+/// The part of a PodDisruptionBudget (policy/v1) the checks read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct PodDisruptionBudget {
+    #[serde(deserialize_with = "json::object")]
+    pub metadata: PodDisruptionBudgetMeta,
+    #[serde(deserialize_with = "json::object")]
+    pub spec: PodDisruptionBudgetSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct PodDisruptionBudgetMeta {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodDisruptionBudgetSpec {
+    /// `None` is the `null` selector, which selects no pod; `{}` selects
+    /// every pod of the namespace (policy/v1).
+    #[serde(deserialize_with = "json::optional_object")]
+    pub selector: Option<LabelSelector>,
+    pub min_available: Option<IntOrString>,
+    pub max_unavailable: Option<IntOrString>,
+}
+
+/// `intstr.IntOrString`: an integer, or a string such as `"50%"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntOrString {
+    Int(i32),
+    String(String),
+    /// Neither, or an integer beyond int32: the API server never stores one,
+    /// and the disruption controller could not compute it (its `failSafe`
+    /// then allows no disruption). Read, not refused, so that a budget never
+    /// fails the whole list.
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for IntOrString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+        struct IntOrStringVisitor;
+
+        impl<'de> Visitor<'de> for IntOrStringVisitor {
+            type Value = IntOrString;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an int32 or a string")
+            }
+
+            fn visit_i64<E>(self, value: i64) -> Result<IntOrString, E> {
+                Ok(i32::try_from(value)
+                    .map_or_else(|_| IntOrString::Other(value.to_string()), IntOrString::Int))
+            }
+
+            fn visit_u64<E>(self, value: u64) -> Result<IntOrString, E> {
+                Ok(i32::try_from(value)
+                    .map_or_else(|_| IntOrString::Other(value.to_string()), IntOrString::Int))
+            }
+
+            fn visit_f64<E>(self, value: f64) -> Result<IntOrString, E> {
+                Ok(IntOrString::Other(value.to_string()))
+            }
+
+            fn visit_bool<E>(self, value: bool) -> Result<IntOrString, E> {
+                Ok(IntOrString::Other(value.to_string()))
+            }
+
+            fn visit_str<E>(self, value: &str) -> Result<IntOrString, E> {
+                Ok(IntOrString::String(value.to_string()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<IntOrString, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(IntOrString::Other("a list".into()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IntOrString, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(IntOrString::Other("an object".into()))
+            }
+        }
+
+        deserializer.deserialize_any(IntOrStringVisitor)
+    }
+}
+
 /// The outcome of one look-up.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Fact<T> {
@@ -210,6 +313,8 @@ pub struct ClusterFacts {
     /// The Service named by `spec.serviceName`, keyed by that name.
     pub service: Option<(String, Fact<Service>)>,
     pub storage_classes: Fact<Vec<StorageClass>>,
+    /// The PodDisruptionBudgets of the set's namespace.
+    pub pod_disruption_budgets: Fact<Vec<PodDisruptionBudget>>,
 }
 
 impl ClusterFacts {
@@ -236,6 +341,10 @@ impl ClusterFacts {
             && (settings.runs(CheckId::StorageClassExists)
                 || settings.runs(CheckId::StorageClassExpandable)
                 || judges_default_class);
+        // A budget matters only when there is more than one replica to spread a drain over.
+        let wants_budgets = sts.spec.replicas_or_default() > 1
+            && (settings.runs(CheckId::PdbCoversPods)
+                || settings.runs(CheckId::PdbAllowsDisruption));
 
         let mut facts = ClusterFacts::default();
         if let Some(name) = sts.spec.service_name.as_deref() {
@@ -254,6 +363,13 @@ impl ClusterFacts {
                 Ok(classes) => Fact::Found(classes),
                 Err(e) => Fact::Failed(e),
             };
+        }
+        if wants_budgets {
+            facts.pod_disruption_budgets =
+                match cluster.pod_disruption_budgets(&sts.metadata.namespace) {
+                    Ok(budgets) => Fact::Found(budgets),
+                    Err(e) => Fact::Failed(e),
+                };
         }
         facts
     }
@@ -309,6 +425,23 @@ impl Cluster for HostCluster {
         decode_answer::<List<StatefulSet>>(&payload, "StatefulSetList")
             .map(|list| list.items.unwrap_or_default())
     }
+
+    fn pod_disruption_budgets(
+        &mut self,
+        namespace: &str,
+    ) -> Result<Vec<PodDisruptionBudget>, LookupError> {
+        let request = ListResourcesByNamespaceRequest {
+            api_version: "policy/v1".into(),
+            kind: "PodDisruptionBudget".into(),
+            namespace: namespace.into(),
+            label_selector: None,
+            field_selector: None,
+            field_masks: None,
+        };
+        let payload = host_call("list_resources_by_namespace", &request).map_err(LookupError)?;
+        decode_answer::<List<PodDisruptionBudget>>(&payload, "PodDisruptionBudgetList")
+            .map(|list| list.items.unwrap_or_default())
+    }
 }
 
 /// A Kubernetes list; `items` may be `null` when empty.
@@ -336,4 +469,75 @@ fn decode_answer<T: serde::de::DeserializeOwned>(
             "the host answered a {what} that does not decode: {e}"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(spec: &str) -> Result<PodDisruptionBudget, json::DecodeError> {
+        json::decode(&format!(
+            r#"{{"metadata":{{"name":"b","namespace":"db"}},"spec":{spec},"status":{{"disruptionsAllowed":0}}}}"#
+        ))
+    }
+
+    #[test]
+    fn a_budget_decodes_only_what_the_checks_read() {
+        let b = budget(r#"{"minAvailable":2,"selector":{"matchLabels":{"app":"web"}}}"#).unwrap();
+        assert_eq!(b.metadata.name, "b");
+        assert_eq!(b.spec.min_available, Some(IntOrString::Int(2)));
+        assert_eq!(b.spec.max_unavailable, None);
+        assert!(b.spec.selector.is_some_and(|s| !s.is_empty()));
+        let b = budget(r#"{"maxUnavailable":"25%","selector":{}}"#).unwrap();
+        assert_eq!(
+            b.spec.max_unavailable,
+            Some(IntOrString::String("25%".into()))
+        );
+        assert!(b.spec.selector.is_some_and(|s| s.is_empty()));
+        // A null or absent selector is None: it selects no pod.
+        assert_eq!(budget(r#"{"selector":null}"#).unwrap().spec.selector, None);
+        assert_eq!(budget(r#"{}"#).unwrap().spec.selector, None);
+    }
+
+    #[test]
+    fn a_value_the_controller_cannot_compute_is_read_as_such() {
+        for (spec, shown) in [
+            (r#"{"minAvailable":2147483648}"#, "2147483648"),
+            (r#"{"minAvailable":-2147483649}"#, "-2147483649"),
+            (r#"{"minAvailable":1.5}"#, "1.5"),
+            (r#"{"minAvailable":true}"#, "true"),
+            (r#"{"minAvailable":[1]}"#, "a list"),
+            (r#"{"minAvailable":{"a":[1]}}"#, "an object"),
+        ] {
+            let b = budget(spec).expect(spec);
+            assert_eq!(
+                b.spec.min_available,
+                Some(IntOrString::Other(shown.into())),
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_budget_of_the_wrong_shape_is_refused_not_misread() {
+        for (spec, field) in [
+            (r#"{"selector":[{"app":"web"}]}"#, "spec.selector"),
+            (
+                r#"{"selector":{"matchExpressions":[null]}}"#,
+                "spec.selector.matchExpressions[0]",
+            ),
+            (
+                r#"{"selector":{"matchLabels":{"app":1}}}"#,
+                "spec.selector.matchLabels.app",
+            ),
+            ("[]", "spec"),
+        ] {
+            let error = if spec == "[]" {
+                json::decode::<PodDisruptionBudget>(r#"{"spec":[]}"#).expect_err(spec)
+            } else {
+                budget(spec).expect_err(spec)
+            };
+            assert_eq!(error.field, field, "{spec}: {error}");
+        }
+    }
 }

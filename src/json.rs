@@ -20,30 +20,42 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// A JSON object, or `null` for none. Derived struct decoders would also read
-/// a JSON array, positionally: a field of the wrong type must be refused, not misread.
+/// A JSON object only. Derived struct decoders would also read a JSON array,
+/// positionally: a field of the wrong type must be refused, not misread.
+///
+/// `deserialize_map` rather than `deserialize_any`: the JSON decoder's
+/// `deserialize_any` is large and would be copied for every type read this
+/// way, its `deserialize_map` is small; `Option` handles `null` first.
 struct ObjectVisitor<T>(PhantomData<T>);
 
 impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
-    type Value = Option<T>;
+    type Value = T;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an object")
     }
 
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+        T::deserialize(MapAccessDeserializer::new(map))
     }
 }
 
+/// A whole object (the top level, a list item): `null` is refused too.
+pub struct Whole<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Whole<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(Whole)
+    }
+}
+
+/// A JSON object, or `null` for none.
 pub fn optional_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
 ) -> Result<Option<T>, D::Error> {
-    deserializer.deserialize_any(ObjectVisitor(PhantomData))
+    Ok(Option::<Whole<T>>::deserialize(deserializer)?.map(|Whole(object)| object))
 }
 
 /// An object field whose absence or `null` reads as its empty value.
@@ -53,17 +65,6 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(optional_object(deserializer)?.unwrap_or_default())
-}
-
-/// A whole object (the top level, a list item): `null` is refused too.
-pub struct Whole<T>(pub T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Whole<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        optional_object(deserializer)?.map(Whole).ok_or_else(|| {
-            serde::de::Error::invalid_type(serde::de::Unexpected::Unit, &"an object")
-        })
-    }
 }
 
 /// A list of objects, `null` read as empty.
@@ -94,14 +95,125 @@ impl std::fmt::Display for DecodeError {
 }
 
 /// Decodes a typed view from a JSON text, naming the field on error.
+///
+/// One typed pass: the path of a refused field is found from where serde_json
+/// stopped in the text ([`path_at`]), not by decoding again with
+/// serde_path_to_error, which would copy every view's decoder once more into
+/// the module. The path reads as serde_path_to_error writes it.
 pub fn decode<'de, T: Deserialize<'de>>(json: &'de str) -> Result<T, DecodeError> {
-    // One decoder per view, with the path tracked: a second, plain one would
-    // be a little faster and cost a fifth of the module's size.
     let mut de = serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(&mut de)
+    Whole::deserialize(&mut de)
         .map(|Whole(object)| object)
         .map_err(|e| DecodeError {
-            field: e.path().to_string(),
-            reason: e.inner().to_string(),
+            field: path_at(json, offset_of(json, e.line(), e.column())),
+            reason: e.to_string(),
         })
+}
+
+/// The byte offset of serde_json's error position: `column` counts the bytes
+/// after the last newline before it, lines count from 1.
+fn offset_of(json: &str, line: usize, column: usize) -> usize {
+    let start = json
+        .match_indices('\n')
+        .nth(line.saturating_sub(2))
+        .filter(|_| line > 1)
+        .map_or(0, |(at, _)| at + 1);
+    (start + column).min(json.len())
+}
+
+/// Where a scan of the text is, inside one object or array.
+enum Frame {
+    /// The member key read last, and whether its ':' was read (its value is
+    /// then the one being read).
+    Object { key: Option<String>, colon: bool },
+    /// The index of the element being read, or read last.
+    Array { index: usize },
+}
+
+/// The path of the value at byte `offset` of a valid JSON text: the members
+/// and elements it is nested in, e.g. `spec.volumeClaimTemplates[1].spec`, or
+/// `.` for the top level. serde_json stops after a refused value or key, or
+/// before a value it refuses without reading (an object or array), so:
+/// inside an object, the member whose ':' was read is part of the path (an
+/// error in its value), a key without its ':' is not (an error about the
+/// object, such as a duplicate field); inside an array, the element read
+/// last or about to be read is.
+pub fn path_at(json: &str, offset: usize) -> String {
+    let bytes = json.as_bytes();
+    let end = offset.min(bytes.len());
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        match bytes[i] {
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                colon: false,
+            }),
+            b'[' => stack.push(Frame::Array { index: 0 }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { key, colon }) => {
+                    *key = None;
+                    *colon = false;
+                }
+                Some(Frame::Array { index }) => *index += 1,
+                None => {}
+            },
+            b':' => {
+                if let Some(Frame::Object { colon, .. }) = stack.last_mut() {
+                    *colon = true;
+                }
+            }
+            b'"' => {
+                let (text, next) = string_at(json, i);
+                if let Some(Frame::Object { key, colon: false }) = stack.last_mut() {
+                    *key = Some(text);
+                }
+                i = next;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut path = String::new();
+    let innermost = stack.len().saturating_sub(1);
+    for (depth, frame) in stack.iter().enumerate() {
+        match frame {
+            Frame::Object {
+                key: Some(key),
+                colon,
+            } if *colon || depth < innermost => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+            }
+            Frame::Object { .. } => {}
+            Frame::Array { index } => {
+                path.push('[');
+                path.push_str(&index.to_string());
+                path.push(']');
+            }
+        }
+    }
+    if path.is_empty() {
+        path.push('.');
+    }
+    path
+}
+
+/// The JSON string starting at the quote at `start`, unescaped, and the byte
+/// offset after its closing quote.
+fn string_at(json: &str, start: usize) -> (String, usize) {
+    let bytes = json.as_bytes();
+    let mut i = start + 1;
+    while i < bytes.len() && bytes[i] != b'"' {
+        i += if bytes[i] == b'\\' { 2 } else { 1 };
+    }
+    let end = (i + 1).min(bytes.len());
+    let text = serde_json::from_str(&json[start..end]).unwrap_or_default();
+    (text, end)
 }

@@ -1,6 +1,7 @@
 //! statefulset-policy: a Kubewarden policy that validates and defaults
 //! StatefulSets (governing headless Service, storage classes, claim sizes,
-//! access modes, rollout settings).
+//! access modes, rollout settings, volume mounts, pod spreading and
+//! disruption budgets).
 //!
 //! The waPC entry points below are thin: the admission flow is in
 //! [`admission::evaluate`], the settings in [`settings`], the checks in [`checks`].
@@ -11,6 +12,8 @@ pub mod names;
 pub mod quantity;
 pub mod splice;
 pub mod violation;
+
+pub mod labels;
 
 pub mod request;
 pub mod statefulset;

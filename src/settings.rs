@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 
 use crate::json::{object, optional_object, Whole};
+use crate::names::is_qualified_name;
 use crate::quantity::Quantity;
 use crate::violation::{quote, quoted_list, Action, CheckId};
 
@@ -20,6 +21,8 @@ pub struct Settings {
     pub storage: StorageSettings,
     #[serde(deserialize_with = "object")]
     pub rollout: RolloutSettings,
+    #[serde(deserialize_with = "object")]
+    pub availability: AvailabilitySettings,
     #[serde(deserialize_with = "object")]
     pub defaults: Defaults,
     /// Check id -> action; unlisted checks keep their default action.
@@ -92,6 +95,30 @@ impl StorageSettings {
 pub struct RolloutSettings {
     pub allowed_pod_management_policies: Vec<PodManagementPolicy>,
     pub allowed_update_strategies: Vec<UpdateStrategyType>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AvailabilitySettings {
+    /// pdb-covers-pods and pdb-allows-disruption, which list the namespace's
+    /// PodDisruptionBudgets: off by default, since policy-server's default
+    /// permissions do not cover them.
+    pub pod_disruption_budget: bool,
+    /// pods-spread: the node labels a term may spread the replicas across;
+    /// empty turns the check off.
+    pub spread_topology_keys: Vec<String>,
+}
+
+/// The node label every node carries, one value per node.
+pub const HOSTNAME_TOPOLOGY_KEY: &str = "kubernetes.io/hostname";
+
+impl Default for AvailabilitySettings {
+    fn default() -> Self {
+        AvailabilitySettings {
+            pod_disruption_budget: false,
+            spread_topology_keys: vec![HOSTNAME_TOPOLOGY_KEY.to_string()],
+        }
+    }
 }
 
 /// Values the policy sets on CREATE (see `defaults`).
@@ -247,6 +274,7 @@ impl Settings {
         let names = &self.service_name;
         let storage = &self.storage;
         let rollout = &self.rollout;
+        let availability = &self.availability;
         let switched_on = match check {
             CheckId::ServiceNameRequired => names.required,
             CheckId::ServiceExists => names.must_exist,
@@ -267,7 +295,14 @@ impl Settings {
                 !rollout.allowed_pod_management_policies.is_empty()
             }
             CheckId::UpdateStrategyAllowed => !rollout.allowed_update_strategies.is_empty(),
-            CheckId::PartitionWithinReplicas | CheckId::ServiceInUse => true,
+            CheckId::PdbCoversPods | CheckId::PdbAllowsDisruption => {
+                availability.pod_disruption_budget
+            }
+            CheckId::PodsSpread => !availability.spread_topology_keys.is_empty(),
+            CheckId::PartitionWithinReplicas
+            | CheckId::VolumeMountsResolve
+            | CheckId::ClaimsMounted
+            | CheckId::ServiceInUse => true,
         };
         switched_on && self.action(check) != Action::Off
     }
@@ -292,6 +327,13 @@ impl Settings {
                     "storage.minSize ({min}) is larger than storage.maxSize ({max})"
                 ));
             }
+        }
+        let keys = &self.availability.spread_topology_keys;
+        if let Some((i, key)) = keys.iter().enumerate().find(|(_, k)| !is_qualified_name(k)) {
+            return Err(format!(
+                "availability.spreadTopologyKeys[{i}] {} is not a valid label key: an optional DNS subdomain prefix and '/', then at most 63 alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric (e.g. kubernetes.io/hostname)",
+                quote(key)
+            ));
         }
         self.validate_defaults()
     }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
-use crate::json::{null_as_default, object, objects, optional_object};
+use crate::json::{self, null_as_default, object, objects, optional_object, DecodeError};
+use crate::labels::LabelSelector;
 use crate::quantity::Quantity;
 use crate::violation::quote;
 
@@ -90,6 +91,92 @@ pub struct RetentionPolicy {
 pub struct PodTemplate {
     #[serde(deserialize_with = "object")]
     pub metadata: TemplateMeta,
+    #[serde(deserialize_with = "object")]
+    pub spec: PodSpec,
+}
+
+/// What the volume and spreading checks read of the pod template.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodSpec {
+    #[serde(deserialize_with = "objects")]
+    pub containers: Vec<Container>,
+    #[serde(deserialize_with = "objects")]
+    pub init_containers: Vec<Container>,
+    #[serde(deserialize_with = "objects")]
+    pub volumes: Vec<Named>,
+    #[serde(deserialize_with = "optional_object")]
+    pub affinity: Option<Affinity>,
+    #[serde(deserialize_with = "objects")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Container {
+    pub name: Option<String>,
+    #[serde(deserialize_with = "objects")]
+    pub volume_mounts: Vec<Named>,
+    /// Block-mode volumes are consumed as raw devices, not mounted.
+    #[serde(deserialize_with = "objects")]
+    pub volume_devices: Vec<Named>,
+}
+
+/// A pod volume, volume mount or volume device: only its name is read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Named {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Affinity {
+    #[serde(deserialize_with = "optional_object")]
+    pub pod_anti_affinity: Option<PodAntiAffinity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodAntiAffinity {
+    #[serde(deserialize_with = "objects")]
+    pub required_during_scheduling_ignored_during_execution: Vec<PodAffinityTerm>,
+    #[serde(deserialize_with = "objects")]
+    pub preferred_during_scheduling_ignored_during_execution: Vec<WeightedPodAffinityTerm>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WeightedPodAffinityTerm {
+    #[serde(deserialize_with = "object")]
+    pub pod_affinity_term: PodAffinityTerm,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodAffinityTerm {
+    /// `None` is the `null` selector, which selects no pod.
+    #[serde(deserialize_with = "optional_object")]
+    pub label_selector: Option<LabelSelector>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub namespaces: Vec<String>,
+    #[serde(deserialize_with = "optional_object")]
+    pub namespace_selector: Option<LabelSelector>,
+    pub topology_key: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub match_label_keys: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub mismatch_label_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TopologySpreadConstraint {
+    pub topology_key: Option<String>,
+    #[serde(deserialize_with = "optional_object")]
+    pub label_selector: Option<LabelSelector>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub match_label_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -149,9 +236,13 @@ pub struct ClaimResources {
 /// A number keeps its exact text (`1.0000000000000001` is not `1`), and is
 /// refused unless a JSON parser that reads numbers as doubles keeps its value:
 /// policy-server parses the request (and the mutated object it diffs) into
-/// doubles, so the policy and the host must see the same quantity.
+/// doubles, so the policy and the host must see the same quantity. A refused
+/// value (such a number, or neither a string nor a number) keeps why in the
+/// second field, and [`decode`] refuses the StatefulSet naming the field: a
+/// refusal raised while decoding would be located by serde_json only after
+/// the enclosing map (see `json::path_at`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuantityText(pub String);
+pub struct QuantityText(pub String, pub Option<String>);
 
 impl<'de> Deserialize<'de> for QuantityText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -160,7 +251,7 @@ impl<'de> Deserialize<'de> for QuantityText {
         let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
         let text = raw.get();
         if text.starts_with('"') {
-            return Ok(QuantityText(text.to_owned()));
+            return Ok(QuantityText(text.to_owned(), None));
         }
         let unexpected = match text.as_bytes().first() {
             Some(b'-' | b'0'..=b'9') => {
@@ -168,20 +259,22 @@ impl<'de> Deserialize<'de> for QuantityText {
                     .ok()
                     .map(|n| n.to_string());
                 let exact = held.as_deref().and_then(|h| Quantity::parse(h).ok());
-                return match (Quantity::parse(text).ok(), exact) {
-                    (Some(value), Some(held)) if value == held => Ok(QuantityText(text.into())),
-                    _ => Err(D::Error::custom(format!(
+                let refusal = match (Quantity::parse(text).ok(), exact) {
+                    (Some(value), Some(held)) if value == held => None,
+                    _ => Some(format!(
                         "the JSON number {} is not held exactly by a JSON parser; write the quantity as a string",
                         quote(text)
-                    ))),
+                    )),
                 };
+                return Ok(QuantityText(text.into(), refusal));
             }
             Some(b't' | b'f') => Unexpected::Bool(text == "true"),
             Some(b'n') => Unexpected::Unit,
             Some(b'[') => Unexpected::Seq,
             _ => Unexpected::Map,
         };
-        Err(D::Error::invalid_type(unexpected, &EXPECTED))
+        let refusal = serde_json::Error::invalid_type(unexpected, &EXPECTED).to_string();
+        Ok(QuantityText(text.into(), Some(refusal)))
     }
 }
 
@@ -194,6 +287,23 @@ impl QuantityText {
             _ => raw,
         }
     }
+}
+
+/// Decodes a StatefulSet (see `json::decode`), refusing it, with the field,
+/// when a claim requests a quantity [`QuantityText`] refuses.
+pub fn decode(text: &str) -> Result<StatefulSet, DecodeError> {
+    let sts: StatefulSet = json::decode(text)?;
+    for (i, claim) in sts.spec.volume_claim_templates.iter().enumerate() {
+        for (key, QuantityText(_, refusal)) in &claim.spec.resources.requests {
+            if let Some(reason) = refusal {
+                return Err(DecodeError {
+                    field: format!("spec.volumeClaimTemplates[{i}].spec.resources.requests.{key}"),
+                    reason: reason.clone(),
+                });
+            }
+        }
+    }
+    Ok(sts)
 }
 
 /// The value of a `decoded` flag: serde gives skipped fields their default

@@ -61,6 +61,11 @@ check_ids! {
     PodManagementPolicyAllowed = "pod-management-policy-allowed" => Deny,
     UpdateStrategyAllowed = "update-strategy-allowed" => Deny,
     PartitionWithinReplicas = "partition-within-replicas" => Warn,
+    VolumeMountsResolve = "volume-mounts-resolve" => Deny,
+    ClaimsMounted = "claims-mounted" => Warn,
+    PodsSpread = "pods-spread" => Warn,
+    PdbCoversPods = "pdb-covers-pods" => Warn,
+    PdbAllowsDisruption = "pdb-allows-disruption" => Warn,
     ServiceInUse = "service-in-use" => Warn,
 }
 

@@ -299,8 +299,8 @@ fn an_existing_violation_is_a_warning_on_update() {
     let response = update(scaled, object)
         .settings(allow_fast())
         .run(&mut FakeCluster::healthy());
-    let warnings = accepted(&response);
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    // Scaling from 1 to 5 replicas without anti-affinity is new: pods-spread warns.
+    let warnings = accepted_warning(&response, &["storage-class-allowed", "pods-spread"]);
     assert_mentions(
         &warnings[0],
         &[
@@ -308,7 +308,7 @@ fn an_existing_violation_is_a_warning_on_update() {
             "already so before this update",
         ],
     );
-    assert_eq!(response.mutated_object, None);
+    assert_mentions(&warnings[1], &["with 5 replicas"]);
     // The same object as a CREATE is denied.
     let object = sts_with_claims(vec![claim("data", Some("slow"), "1Gi")]);
     denied(
@@ -451,9 +451,13 @@ fn an_update_without_an_old_object_is_judged_alone() {
 
 #[test]
 fn the_real_request_is_judged_like_a_hand_written_one() {
-    // Default settings, a fitting cluster: accepted, one Service look-up.
+    // Default settings, a fitting cluster: accepted, one Service look-up; its
+    // 3 replicas have no anti-affinity, so pods-spread warns.
     let mut fake = real_cluster();
-    accepted_cleanly(&real_create(real_request()["object"].clone()).run(&mut fake));
+    accepted_warning(
+        &real_create(real_request()["object"].clone()).run(&mut fake),
+        &["pods-spread"],
+    );
     assert_eq!(fake.calls, vec![Call::service("default", "nginx")]);
     // The fields the API server filled in are judged as set.
     let settings = json!({
@@ -502,5 +506,5 @@ fn the_real_request_with_an_extra_dry_run_and_options_still_decodes() {
     let mut req = real_create(real_request()["object"].clone());
     req.request["dryRun"] = json!(true);
     req.request["futureField"] = json!({"x": [1, 2]});
-    accepted_cleanly(&req.run(&mut real_cluster()));
+    accepted_warning(&req.run(&mut real_cluster()), &["pods-spread"]);
 }

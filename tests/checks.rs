@@ -390,8 +390,10 @@ fn update_strategy_allowed() {
     .exercise();
 }
 
+/// Kept apart by anti-affinity, so that pods-spread does not warn as well.
 fn partitioned(replicas: Value, partition: i64) -> Value {
     let object = with(sts(), "/spec/replicas", replicas);
+    let object = with(object, "/spec/template/spec/affinity", anti_affinity());
     with(
         object,
         "/spec/updateStrategy",
@@ -485,6 +487,140 @@ fn service_in_use() {
     assert!(fake.calls.is_empty(), "{:?}", fake.calls);
     // Another Service of the namespace is not in use.
     accepted_cleanly(&delete_service(NS, "other").run(&mut cluster()));
+}
+
+fn with_mount(object: Value, container: usize, name: &str) -> Value {
+    let mut object = object;
+    let mounts = object
+        .pointer_mut(&format!(
+            "/spec/template/spec/containers/{container}/volumeMounts"
+        ))
+        .and_then(Value::as_array_mut)
+        .expect("the container has volumeMounts");
+    mounts.push(json!({"name": name, "mountPath": format!("/mnt/{name}")}));
+    object
+}
+
+#[test]
+fn volume_mounts_resolve() {
+    let www = || sts_with_claims(vec![claim("www", None, "1Gi")]);
+    Case {
+        id: "volume-mounts-resolve",
+        default_action: "deny",
+        settings: json!({}),
+        violating: with_mount(www(), 0, "data"),
+        passing: www(),
+        cluster: FakeCluster::healthy,
+        passing_cluster: FakeCluster::healthy,
+        mentions: &[
+            "spec.template.spec.containers[0] (web).volumeMounts[1].name is \"data\"",
+            "no volume of spec.template.spec.volumes and no claim template has that name",
+            "no replica ever starts",
+            "claim templates: \"www\"",
+        ],
+    }
+    .exercise();
+}
+
+#[test]
+fn claims_mounted() {
+    let mut unmounted = sts_with_claims(vec![claim("www", None, "1Gi")]);
+    unmounted["spec"]["volumeClaimTemplates"]
+        .as_array_mut()
+        .unwrap()
+        .push(claim("logs", None, "1Gi"));
+    Case {
+        id: "claims-mounted",
+        default_action: "warn",
+        settings: json!({}),
+        violating: unmounted,
+        passing: sts_with_claims(vec![claim("www", None, "1Gi"), claim("logs", None, "1Gi")]),
+        cluster: FakeCluster::healthy,
+        passing_cluster: FakeCluster::healthy,
+        mentions: &[
+            "spec.volumeClaimTemplates[1] (logs).metadata.name is \"logs\"",
+            "no container or init container uses it",
+        ],
+    }
+    .exercise();
+}
+
+#[test]
+fn pods_spread() {
+    Case {
+        id: "pods-spread",
+        default_action: "warn",
+        settings: json!({}),
+        violating: with(sts(), "/spec/replicas", json!(3)),
+        passing: spread(sts(), 3),
+        cluster: FakeCluster::healthy,
+        passing_cluster: FakeCluster::healthy,
+        mentions: &[
+            "spec.template.spec is without podAntiAffinity or topologySpreadConstraints",
+            "with 3 replicas",
+            "\"kubernetes.io/hostname\"",
+            "app=web",
+        ],
+    }
+    .exercise();
+}
+
+fn budgets_on() -> Value {
+    json!({"availability": {"podDisruptionBudget": true}})
+}
+
+fn cluster_with_budget(spec: Value) -> FakeCluster {
+    FakeCluster::healthy().with_pdb(NS, "web-pdb", spec)
+}
+
+fn cluster_with_a_spare_budget() -> FakeCluster {
+    cluster_with_budget(json!({"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}}))
+}
+
+fn cluster_with_a_blocking_budget() -> FakeCluster {
+    cluster_with_budget(json!({"minAvailable": 3, "selector": {"matchLabels": {"app": "web"}}}))
+}
+
+#[test]
+fn pdb_covers_pods() {
+    Case {
+        id: "pdb-covers-pods",
+        default_action: "warn",
+        settings: budgets_on(),
+        violating: spread(sts(), 3),
+        passing: spread(sts(), 3),
+        cluster: FakeCluster::healthy,
+        passing_cluster: cluster_with_a_spare_budget,
+        mentions: &[
+            "spec.template.metadata.labels is app=web",
+            "no PodDisruptionBudget in namespace \"db\" selects these pods",
+            "all 3 replicas at once",
+        ],
+    }
+    .exercise();
+    // Off unless podDisruptionBudget is set: not even looked up.
+    let mut fake = FakeCluster::healthy();
+    accepted_cleanly(&create(spread(sts(), 3)).run(&mut fake));
+    assert_eq!(fake.pod_disruption_budget_calls(), 0);
+}
+
+#[test]
+fn pdb_allows_disruption() {
+    Case {
+        id: "pdb-allows-disruption",
+        default_action: "warn",
+        settings: budgets_on(),
+        violating: spread(sts(), 3),
+        passing: spread(sts(), 3),
+        cluster: cluster_with_a_blocking_budget,
+        passing_cluster: cluster_with_a_spare_budget,
+        mentions: &[
+            "PodDisruptionBudget db/web-pdb spec.minAvailable is 3",
+            "requires 3 of the 3 replicas available",
+            "every node drain blocks",
+        ],
+    }
+    .exercise();
 }
 
 // ---------------------------------------------------------------------------

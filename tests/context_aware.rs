@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{json, Value};
 
 fn service_cluster(spec: Value) -> FakeCluster {
@@ -351,7 +352,7 @@ fn a_failed_look_up_on_update_is_grandfathered_only_for_the_unchanged_service_na
     // serviceName is immutable: the old object needed the same look-up, so the
     // failure cannot hide a new fault and the update (scale, new image) goes through.
     let mut fake = FakeCluster::healthy().failing_services(error);
-    let warnings = accepted(&update(with(sts(), "/spec/replicas", json!(5)), sts()).run(&mut fake));
+    let warnings = accepted(&update(spread(sts(), 5), sts()).run(&mut fake));
     assert_eq!(check_ids(&warnings.join("\n")), vec!["service-exists"]);
     assert_mentions(&warnings[0], &[error, "already so before this update"]);
     assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
@@ -532,8 +533,7 @@ fn the_service_is_looked_up_before_the_storage_classes_once_each() {
     // On UPDATE the old object is judged with the same answers: no second look-up.
     let mut old = sts_with_claims(claims.clone());
     set(&mut old, "/spec/replicas", json!(1));
-    let mut new = sts_with_claims(claims);
-    set(&mut new, "/spec/replicas", json!(5));
+    let new = spread(sts_with_claims(claims), 5);
     let mut fake = FakeCluster::healthy();
     accepted_cleanly(
         &update(new, old)
@@ -816,5 +816,411 @@ fn a_failed_look_up_names_the_fix_for_its_cause() {
             "could not list StorageClass objects",
             "storage.k8s.io storageclasses",
         ],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// PodDisruptionBudgets
+
+fn budgets_on() -> Value {
+    json!({"availability": {"podDisruptionBudget": true}})
+}
+
+fn web_selector() -> Value {
+    json!({"matchLabels": {"app": "web"}})
+}
+
+/// Three spread replicas judged with the budgets checks on against `budgets`
+/// (name, spec) in the set's namespace.
+fn judge_budgets(replicas: i64, budgets: &[(&str, Value)]) -> (ValidationResponse, FakeCluster) {
+    let mut fake = FakeCluster::healthy();
+    for (name, spec) in budgets {
+        fake = fake.with_pdb(NS, name, spec.clone());
+    }
+    let response = create(spread(sts(), replicas))
+        .settings(budgets_on())
+        .run(&mut fake);
+    (response, fake)
+}
+
+fn budget_warnings(replicas: i64, budgets: &[(&str, Value)]) -> Vec<String> {
+    let (response, _) = judge_budgets(replicas, budgets);
+    let warnings = accepted(&response);
+    assert!(
+        warnings.iter().all(|w| w.starts_with("[pdb-")),
+        "{warnings:?}"
+    );
+    warnings
+}
+
+#[test]
+fn budgets_are_listed_after_the_service_and_the_classes_once_only_with_replicas() {
+    let settings = json!({
+        "storage": {"storageClassMustExist": true},
+        "availability": {"podDisruptionBudget": true}
+    });
+    let object = || spread(sts_with_claims(vec![claim("data", Some("fast"), "1Gi")]), 3);
+    let mut fake = FakeCluster::healthy().with_pdb(
+        NS,
+        "web",
+        json!({"maxUnavailable": 1, "selector": web_selector()}),
+    );
+    accepted_cleanly(&create(object()).settings(settings.clone()).run(&mut fake));
+    assert_eq!(
+        fake.calls,
+        vec![
+            Call::service(NS, NAME),
+            Call::StorageClasses,
+            Call::pod_disruption_budgets(NS)
+        ]
+    );
+    // On UPDATE the old object is judged with the same list.
+    let mut fake = FakeCluster::healthy();
+    let old = with(object(), "/spec/replicas", json!(2));
+    let response = update(object(), old)
+        .settings(settings.clone())
+        .run(&mut fake);
+    assert_eq!(fake.pod_disruption_budget_calls(), 1);
+    assert_eq!(
+        check_ids(&accepted(&response).join("\n")),
+        vec!["pdb-covers-pods"]
+    );
+    // One replica (absent, 1) or none: nothing to drain around, no look-up.
+    for replicas in [Value::Null, json!(1), json!(0)] {
+        let mut fake = FakeCluster::healthy();
+        let object = with(object(), "/spec/replicas", replicas.clone());
+        accepted_cleanly(&create(object).settings(settings.clone()).run(&mut fake));
+        assert_eq!(fake.pod_disruption_budget_calls(), 0, "{replicas}");
+    }
+    // Both checks off, by setting or by enforcement: no look-up.
+    for settings in [
+        json!({}),
+        json!({"availability": {"podDisruptionBudget": true},
+               "enforcement": {"pdb-covers-pods": "off", "pdb-allows-disruption": "off"}}),
+    ] {
+        let mut fake = FakeCluster::healthy();
+        accepted_cleanly(
+            &create(spread(sts(), 3))
+                .settings(settings.clone())
+                .run(&mut fake),
+        );
+        assert_eq!(fake.pod_disruption_budget_calls(), 0, "{settings}");
+    }
+    // Either check alone needs the list.
+    for off in ["pdb-covers-pods", "pdb-allows-disruption"] {
+        let mut fake = FakeCluster::healthy();
+        let settings =
+            json!({"availability": {"podDisruptionBudget": true}, "enforcement": {off: "off"}});
+        let _ = create(spread(sts(), 3)).settings(settings).run(&mut fake);
+        assert_eq!(
+            fake.calls.last(),
+            Some(&Call::pod_disruption_budgets(NS)),
+            "{off}"
+        );
+    }
+    // The namespace of the request when the object has none.
+    let mut object = spread(sts(), 3);
+    object["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("namespace");
+    let mut req = create(object).settings(budgets_on());
+    req.request["namespace"] = json!("team-a");
+    let mut fake = FakeCluster::healthy();
+    let _ = req.run(&mut fake);
+    assert_eq!(
+        fake.calls.last(),
+        Some(&Call::pod_disruption_budgets("team-a"))
+    );
+}
+
+#[test]
+fn a_budget_covers_the_pods_its_selector_selects() {
+    let expression = |key: &str, operator: &str, values: Option<Value>| {
+        let mut requirement = json!({"key": key, "operator": operator});
+        if let Some(values) = values {
+            requirement["values"] = values;
+        }
+        json!({"matchExpressions": [requirement]})
+    };
+    // Selectors that select app=web pods (metav1.LabelSelectorAsSelector).
+    for selector in [
+        web_selector(),
+        expression("app", "In", Some(json!(["web", "api"]))),
+        expression("app", "NotIn", Some(json!(["cache"]))),
+        expression("zone", "NotIn", Some(json!(["a"]))),
+        expression("app", "Exists", None),
+        expression("tier", "DoesNotExist", None),
+        // policy/v1: an empty selector selects every pod of the namespace.
+        json!({}),
+    ] {
+        let spec = json!({"maxUnavailable": 1, "selector": selector});
+        assert_eq!(
+            budget_warnings(3, &[("b", spec)]),
+            Vec::<String>::new(),
+            "{selector}"
+        );
+    }
+    // Selectors that do not.
+    for (selector, reason) in [
+        (
+            json!({"matchLabels": {"app": "cache"}}),
+            "\"b\" selects app=cache",
+        ),
+        (
+            json!({"matchLabels": {"app": "web", "tier": "db"}}),
+            "\"b\" selects app=web,tier=db",
+        ),
+        (
+            expression("app", "In", Some(json!(["api"]))),
+            "selects app in (api)",
+        ),
+        (
+            expression("app", "NotIn", Some(json!(["web"]))),
+            "selects app notin (web)",
+        ),
+        (expression("tier", "Exists", None), "selects tier,"),
+        (expression("app", "DoesNotExist", None), "selects !app,"),
+        // How a policy/v1beta1 empty selector reads through policy/v1: it selects no pod.
+        (
+            expression(
+                "pdb.kubernetes.io/deprecated-v1beta1-empty-selector-match",
+                "Exists",
+                None,
+            ),
+            "selects pdb.kubernetes.io/deprecated-v1beta1-empty-selector-match,",
+        ),
+        (Value::Null, "\"b\" has a null labelSelector"),
+        (
+            expression("app", "In", Some(json!([]))),
+            "has an invalid labelSelector",
+        ),
+    ] {
+        let spec = json!({"maxUnavailable": 1, "selector": selector});
+        let warnings = budget_warnings(3, &[("b", spec)]);
+        assert_eq!(
+            check_ids(&warnings.join("\n")),
+            vec!["pdb-covers-pods"],
+            "{selector}"
+        );
+        assert_mentions(
+            &warnings[0],
+            &[
+                "[pdb-covers-pods] spec.template.metadata.labels is app=web",
+                "no PodDisruptionBudget in namespace \"db\" selects these pods",
+                reason,
+            ],
+        );
+    }
+    // A budget of another namespace covers nothing here.
+    let mut fake = FakeCluster::healthy().with_pdb(
+        "other",
+        "b",
+        json!({"maxUnavailable": 1, "selector": web_selector()}),
+    );
+    let response = create(spread(sts(), 3))
+        .settings(budgets_on())
+        .run(&mut fake);
+    assert_eq!(
+        check_ids(&accepted(&response).join("\n")),
+        vec!["pdb-covers-pods"]
+    );
+}
+
+#[test]
+fn a_budget_that_allows_no_disruption_is_named() {
+    // (replicas, spec, blocks): desired healthy as the disruption controller
+    // computes it, percentages rounded up (GetScaledValueFromIntOrPercent).
+    let cases = [
+        (3, json!({"maxUnavailable": 0}), true),
+        (3, json!({"maxUnavailable": "0%"}), true),
+        (3, json!({"maxUnavailable": 1}), false),
+        (3, json!({"maxUnavailable": "1%"}), false),
+        (3, json!({"maxUnavailable": "34%"}), false),
+        (3, json!({"minAvailable": 3}), true),
+        (3, json!({"minAvailable": 5}), true),
+        (3, json!({"minAvailable": 2}), false),
+        (3, json!({"minAvailable": 0}), false),
+        (3, json!({"minAvailable": "100%"}), true),
+        // ceil(67 × 3 / 100) = 3 of 3.
+        (3, json!({"minAvailable": "67%"}), true),
+        // ceil(66 × 3 / 100) = 2 of 3.
+        (3, json!({"minAvailable": "66%"}), false),
+        (2, json!({"minAvailable": "51%"}), true),
+        (2, json!({"minAvailable": "50%"}), false),
+        (10, json!({"minAvailable": "91%"}), true),
+        (10, json!({"minAvailable": "90%"}), false),
+        (2, json!({"minAvailable": 1}), false),
+        // Neither field: nothing is required.
+        (3, json!({}), false),
+        // Not a percentage: the controller fails safe, allowing nothing.
+        (3, json!({"minAvailable": "half"}), true),
+        (3, json!({"maxUnavailable": "1"}), true),
+    ];
+    for (replicas, spec, blocks) in cases {
+        let mut spec = spec;
+        spec["selector"] = web_selector();
+        let warnings = budget_warnings(replicas, &[("web-pdb", spec.clone())]);
+        if !blocks {
+            assert_eq!(
+                warnings,
+                Vec::<String>::new(),
+                "{replicas} replicas, {spec}"
+            );
+            continue;
+        }
+        assert_eq!(
+            check_ids(&warnings.join("\n")),
+            vec!["pdb-allows-disruption"],
+            "{replicas} replicas, {spec}"
+        );
+        assert_mentions(
+            &warnings[0],
+            &[
+                "PodDisruptionBudget db/web-pdb spec.",
+                "every node drain blocks",
+            ],
+        );
+    }
+    let warnings = budget_warnings(
+        3,
+        &[(
+            "web-pdb",
+            json!({"minAvailable": "67%", "selector": web_selector()}),
+        )],
+    );
+    assert_mentions(
+        &warnings[0],
+        &[
+            "[pdb-allows-disruption] PodDisruptionBudget db/web-pdb spec.minAvailable is \"67%\"",
+            "requires 3 of the 3 replicas available, percentages rounded up",
+            "require at most 2",
+        ],
+    );
+    let warnings = budget_warnings(
+        3,
+        &[(
+            "web-pdb",
+            json!({"maxUnavailable": 0, "selector": web_selector()}),
+        )],
+    );
+    assert_mentions(
+        &warnings[0],
+        &[
+            "PodDisruptionBudget db/web-pdb spec.maxUnavailable is 0",
+            "lets none of the 3 replicas be unavailable",
+        ],
+    );
+    // A blocking budget that does not select the set's pods is not this set's problem.
+    let other = json!({"maxUnavailable": 0, "selector": {"matchLabels": {"app": "cache"}}});
+    let spare = json!({"maxUnavailable": 1, "selector": web_selector()});
+    assert_eq!(
+        budget_warnings(3, &[("cache", other), ("web", spare)]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn two_budgets_selecting_the_pods_block_every_eviction() {
+    // The eviction API refuses a pod with more than one budget (pkg/registry/core/pod/storage/eviction.go).
+    let spare = json!({"maxUnavailable": 1, "selector": web_selector()});
+    let all = json!({"maxUnavailable": 1, "selector": {}});
+    let warnings = budget_warnings(3, &[("web", spare.clone()), ("everything", all)]);
+    assert_eq!(
+        check_ids(&warnings.join("\n")),
+        vec!["pdb-allows-disruption"]
+    );
+    assert_mentions(
+        &warnings[0],
+        &[
+            "spec.template.metadata.labels is app=web",
+            "PodDisruptionBudgets \"web\", \"everything\" all select these pods",
+            "more than one PodDisruptionBudget",
+        ],
+    );
+    // And each blocking one is named as well.
+    let frozen = json!({"minAvailable": "100%", "selector": web_selector()});
+    let warnings = budget_warnings(3, &[("web", spare), ("frozen", frozen)]);
+    assert_eq!(
+        check_ids(&warnings.join("\n")),
+        vec!["pdb-allows-disruption", "pdb-allows-disruption"]
+    );
+    assert_mentions(
+        &warnings[1],
+        &["PodDisruptionBudget db/frozen spec.minAvailable is \"100%\""],
+    );
+}
+
+#[test]
+fn a_failed_budget_look_up_follows_lookup_failure_but_never_beyond_the_check() {
+    let error = "Host error: Policy has not been granted access to Kubernetes policy/v1/PodDisruptionBudget resources";
+    let run = |settings: Value| {
+        let mut fake = FakeCluster::healthy().failing_pod_disruption_budgets(error);
+        let response = create(spread(sts(), 3)).settings(settings).run(&mut fake);
+        assert_eq!(fake.pod_disruption_budget_calls(), 1);
+        response
+    };
+    // Both checks warn by default, so the failure warns even with lookupFailure deny.
+    let warnings = accepted(&run(budgets_on()));
+    assert_eq!(check_ids(&warnings.join("\n")), vec!["pdb-covers-pods"]);
+    assert_mentions(
+        &warnings[0],
+        &[
+            "spec.template.metadata.labels is unverified",
+            "the look-up of the PodDisruptionBudgets of namespace db failed",
+            error,
+            "the policy is not granted policy/v1 PodDisruptionBudget: list it in contextAwareResources",
+        ],
+    );
+    // Raised to deny, the failure denies under lookupFailure deny...
+    let mut settings = budgets_on();
+    settings["enforcement"] = json!({"pdb-covers-pods": "deny"});
+    let message = denied(&run(settings.clone()));
+    assert_eq!(check_ids(&message), vec!["pdb-covers-pods"]);
+    // ...and warns under lookupFailure warn.
+    settings["lookupFailure"] = json!("warn");
+    accepted(&run(settings));
+    // With pdb-covers-pods off, the failure is reported under pdb-allows-disruption.
+    let settings = json!({"availability": {"podDisruptionBudget": true},
+        "enforcement": {"pdb-covers-pods": "off", "pdb-allows-disruption": "deny"}});
+    let message = denied(&run(settings));
+    assert_eq!(check_ids(&message), vec!["pdb-allows-disruption"]);
+}
+
+#[test]
+fn a_blocking_budget_the_old_object_had_is_grandfathered_on_update() {
+    let deny = json!({"availability": {"podDisruptionBudget": true},
+        "enforcement": {"pdb-allows-disruption": "deny"}});
+    let cluster = || {
+        FakeCluster::healthy().with_pdb(
+            NS,
+            "web-pdb",
+            json!({"minAvailable": 3, "selector": web_selector()}),
+        )
+    };
+    // A new image on the same 3 replicas: the same fault, a warning.
+    let old = spread(sts(), 3);
+    let new = with(
+        old.clone(),
+        "/spec/template/spec/containers/0/image",
+        json!("nginx:2"),
+    );
+    let warnings = accepted(&update(new, old).settings(deny.clone()).run(&mut cluster()));
+    assert_mentions(
+        &warnings[0],
+        &["[pdb-allows-disruption]", "already so before this update"],
+    );
+    // Scaling 5 down to 3 makes the budget block: a new fault, denied.
+    let message = denied(
+        &update(spread(sts(), 3), spread(sts(), 5))
+            .settings(deny.clone())
+            .run(&mut cluster()),
+    );
+    assert_eq!(check_ids(&message), vec!["pdb-allows-disruption"]);
+    // And scaling up out of it is fine.
+    accepted_cleanly(
+        &update(spread(sts(), 5), spread(sts(), 3))
+            .settings(deny)
+            .run(&mut cluster()),
     );
 }

@@ -109,8 +109,7 @@ fn nothing_to_change_means_no_mutated_object() {
         "storageClassName": "fast",
         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Delete"}
     }});
-    let mut input = sts_with_claims(vec![claim("data", Some("slow"), "1Gi")]);
-    set(&mut input, "/spec/replicas", json!(3));
+    let mut input = spread(sts_with_claims(vec![claim("data", Some("slow"), "1Gi")]), 3);
     set(&mut input, "/spec/podManagementPolicy", json!("Parallel"));
     set(
         &mut input,
@@ -376,8 +375,9 @@ fn a_retention_policy_default() {
 
 #[test]
 fn the_real_request_passes_the_default_settings_untouched() {
+    // Its 3 replicas have no anti-affinity: pods-spread warns, nothing else.
     let mut fake = real_cluster();
-    accepted_cleanly(&real_create(real_object()).run(&mut fake));
+    accepted_warning(&real_create(real_object()).run(&mut fake), &["pods-spread"]);
     assert_eq!(fake.calls, vec![Call::service("default", "nginx")]);
 }
 
@@ -431,7 +431,7 @@ fn on_the_real_request_a_field_in_last_applied_is_kept() {
         input.clone(),
         json!({"defaults": {"podManagementPolicy": "Parallel"}}),
     );
-    accepted_cleanly(&response);
+    accepted_warning(&response, &["pods-spread"]);
     // Only that field: a partition default still applies.
     let output = mutated(&run_real(
         input.clone(),
@@ -455,10 +455,13 @@ fn on_the_real_request_a_field_applied_server_side_is_kept() {
         .as_object_mut()
         .unwrap()
         .shift_remove(LAST_APPLIED);
-    accepted_cleanly(&run_real(
-        input.clone(),
-        json!({"defaults": {"podManagementPolicy": "Parallel"}}),
-    ));
+    accepted_warning(
+        &run_real(
+            input.clone(),
+            json!({"defaults": {"podManagementPolicy": "Parallel"}}),
+        ),
+        &["pods-spread"],
+    );
 
     // An Apply entry that does not list the field is no choice of it.
     let fields = input
@@ -503,7 +506,7 @@ fn the_opt_out_annotation_keeps_every_kubernetes_default() {
         .as_object_mut()
         .unwrap()
         .shift_remove("storageClassName");
-    accepted_cleanly(&run_real(input.clone(), settings.clone()));
+    accepted_warning(&run_real(input.clone(), settings.clone()), &["pods-spread"]);
     // Only "true" opts out.
     input["metadata"]["annotations"][KEEP] = json!("yes");
     let output = mutated(&run_real(input.clone(), settings.clone()));
@@ -580,7 +583,7 @@ fn checks_run_on_the_mutated_object() {
     assert_eq!(output["spec"]["podManagementPolicy"], json!("Parallel"));
 
     // A defaulted partition above the replicas warns, and the mutation still goes out.
-    let response = create(with(sts(), "/spec/replicas", json!(2)))
+    let response = create(spread(sts(), 2))
         .settings(json!({"defaults": {"partition": 3}}))
         .run(&mut FakeCluster::healthy());
     let warnings = accepted(&response);
@@ -611,7 +614,7 @@ fn no_mutation_on_update() {
     let response = req
         .settings(json!({"defaults": {"podManagementPolicy": "Parallel"}}))
         .run(&mut real_cluster());
-    accepted_cleanly(&response);
+    accepted_warning(&response, &["pods-spread"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -799,7 +802,13 @@ fn no_retention_policy_default_for_a_set_without_claims() {
 }
 
 /// The retention policy default applies to sets that have claims.
+/// `object` with one claim `data`, mounted by the container.
 fn with_claim(object: Value) -> Value {
+    let object = with(
+        object,
+        "/spec/template/spec/containers/0/volumeMounts",
+        json!([{"name": "data", "mountPath": "/data"}]),
+    );
     with(
         object,
         "/spec/volumeClaimTemplates",

@@ -13,7 +13,7 @@
 use serde_json::{json, Map, Value};
 use statefulset_policy::settings::Settings;
 use statefulset_policy::settings_verdict;
-use statefulset_policy::violation::CheckId;
+use statefulset_policy::violation::{Action, CheckId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -263,7 +263,20 @@ fn strict_example_denies_and_gentle_example_warns() {
     let gentle = &yaml_documents("examples/policies/gentle.yml")[0]["spec"];
 
     assert_eq!(strict["settings"]["lookupFailure"], "deny");
-    assert_eq!(strict["settings"]["enforcement"]["service-in-use"], "deny");
+    // Every warn-by-default check is raised to deny.
+    for check in CheckId::ALL {
+        if check.default_action() == Action::Warn {
+            assert_eq!(
+                strict["settings"]["enforcement"][check.as_str()],
+                "deny",
+                "strict.yml leaves {check} at warn"
+            );
+        }
+    }
+    assert_eq!(
+        strict["settings"]["availability"]["podDisruptionBudget"], true,
+        "strict.yml turns the PodDisruptionBudget checks on"
+    );
     let service_delete = json!({
         "apiGroups": [""], "apiVersions": ["v1"],
         "resources": ["services"], "operations": ["DELETE"],

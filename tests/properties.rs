@@ -20,7 +20,9 @@ use kubewarden_policy_sdk::response::ValidationResponse;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use statefulset_policy::admission;
-use statefulset_policy::cluster::{Cluster, LookupError, Service, StorageClass};
+use statefulset_policy::cluster::{
+    Cluster, LookupError, PodDisruptionBudget, Service, StorageClass,
+};
 use statefulset_policy::statefulset::StatefulSet;
 
 /// The policy's answer as hosts read it: `validate`'s bytes, decoded with the SDK's type.
@@ -64,6 +66,13 @@ impl Cluster for HappyCluster {
     fn stateful_sets(&mut self, _: &str) -> Result<Vec<StatefulSet>, LookupError> {
         Ok(Vec::new())
     }
+
+    fn pod_disruption_budgets(&mut self, _: &str) -> Result<Vec<PodDisruptionBudget>, LookupError> {
+        Ok(serde_json::from_value(json!([
+            {"metadata": {"name": "nginx"}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "nginx"}}}}
+        ]))
+        .expect("PodDisruptionBudgets"))
+    }
 }
 
 fn payload_text(operation: &str, object: &str, settings: &Value) -> String {
@@ -104,7 +113,7 @@ impl Shuffle {
 
     /// Puts the keys of every object in a random order, and adds unknown
     /// fields (`x-<n>`) at random positions, at every depth (but not in the
-    /// maps of strings: annotations, labels, requests).
+    /// maps of strings: annotations, labels, requests, matchLabels).
     fn scramble(&mut self, value: &mut Value, depth: usize, key: &str) {
         match value {
             Value::Object(map) => {
@@ -115,7 +124,8 @@ impl Shuffle {
                 for i in (1..entries.len()).rev() {
                     entries.swap(i, self.below(i + 1));
                 }
-                let string_map = matches!(key, "annotations" | "labels" | "requests");
+                let string_map =
+                    matches!(key, "annotations" | "labels" | "requests" | "matchLabels");
                 if !string_map && self.below(3) == 0 {
                     let at = self.below(entries.len() + 1);
                     let unknown = self.unknown(depth);
@@ -294,9 +304,23 @@ prop_compose! {
                 spec.insert("persistentVolumeClaimRetentionPolicy".into(), Value::Object(r));
             }
         }
+        // The container mounts every claim, and the replicas are kept apart,
+        // as in a set without faults of its own in these fields.
+        let mounts: Vec<Value> = claims
+            .iter()
+            .filter_map(|c| c.pointer("/metadata/name").cloned())
+            .map(|name| json!({"name": name, "mountPath": "/data"}))
+            .collect();
         spec.insert("template".into(), json!({
             "metadata": {"labels": {"app": "nginx", "tier": "web"}},
-            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80}]}]}
+            "spec": {
+                "containers": [{"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80}],
+                    "volumeMounts": mounts}],
+                "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {"app": "nginx"}}}}
+                ]}}
+            }
         }));
         spec.insert("volumeClaimTemplates".into(), Value::Array(claims));
 
@@ -432,6 +456,11 @@ proptest! {
             "/metadata", "/metadata/annotations", "/spec", "/spec/serviceName",
             "/spec/replicas", "/spec/podManagementPolicy", "/spec/updateStrategy",
             "/spec/template", "/spec/template/metadata", "/spec/template/metadata/labels",
+            "/spec/template/spec", "/spec/template/spec/containers", "/spec/template/spec/containers/0",
+            "/spec/template/spec/containers/0/name", "/spec/template/spec/containers/0/volumeMounts",
+            "/spec/template/spec/affinity", "/spec/template/spec/affinity/podAntiAffinity",
+            "/spec/template/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/0/podAffinityTerm/labelSelector",
+            "/spec/template/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/0/podAffinityTerm/topologyKey",
             "/spec/volumeClaimTemplates", "/spec/volumeClaimTemplates/0",
             "/spec/volumeClaimTemplates/0/metadata", "/spec/volumeClaimTemplates/0/spec",
         ][..]),

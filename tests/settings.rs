@@ -52,6 +52,10 @@ fn full_example() -> Value {
             "allowedPodManagementPolicies": ["OrderedReady", "Parallel"],
             "allowedUpdateStrategies": ["RollingUpdate", "OnDelete"]
         },
+        "availability": {
+            "podDisruptionBudget": true,
+            "spreadTopologyKeys": ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+        },
         "defaults": {
             "podManagementPolicy": "Parallel",
             "partition": 0,
@@ -89,6 +93,11 @@ fn empty_null_and_full_settings_are_valid() {
         "pod-management-policy-allowed",
         "update-strategy-allowed",
         "partition-within-replicas",
+        "volume-mounts-resolve",
+        "claims-mounted",
+        "pods-spread",
+        "pdb-covers-pods",
+        "pdb-allows-disruption",
         "service-in-use",
     ];
     for (i, id) in ids.iter().enumerate() {
@@ -165,6 +174,14 @@ fn unknown_keys_are_refused_at_every_level() {
         (
             json!({"storage": {"min_size": "1Gi"}}),
             vec!["storage", "min_size"],
+        ),
+        (
+            json!({"availability": {"podDisruptionBudgets": true}}),
+            vec!["availability", "podDisruptionBudgets"],
+        ),
+        (
+            json!({"availability": {"topologyKeys": ["kubernetes.io/hostname"]}}),
+            vec!["availability", "topologyKeys"],
         ),
     ];
     for (settings, fragments) in cases {
@@ -282,6 +299,59 @@ fn values_of_the_wrong_type_are_refused_naming_the_key() {
     assert_refused(
         json!({"defaults": {"partition": "2"}}),
         &["defaults.partition"],
+    );
+}
+
+#[test]
+fn spread_topology_keys_must_be_label_keys() {
+    // Label keys as IsQualifiedName (apimachinery pkg/util/validation) accepts them.
+    assert_valid(json!({"availability": {"spreadTopologyKeys": []}}));
+    assert_valid(json!({"availability": {"spreadTopologyKeys": [
+        "kubernetes.io/hostname", "topology.kubernetes.io/zone", "rack", "example.com/Rack_1"
+    ]}}));
+    for (bad, index) in [
+        ("", 0),
+        ("kubernetes.io/", 0),
+        ("/hostname", 0),
+        ("Kubernetes.io/hostname", 0),
+        ("a/b/c", 0),
+        ("host name", 0),
+        ("-rack", 0),
+    ] {
+        assert_refused(
+            json!({"availability": {"spreadTopologyKeys": [bad]}}),
+            &[
+                &format!("availability.spreadTopologyKeys[{index}]"),
+                &serde_json::to_string(bad).unwrap(),
+                "not a valid label key",
+            ],
+        );
+    }
+    // The index names the offending entry.
+    assert_refused(
+        json!({"availability": {"spreadTopologyKeys": ["kubernetes.io/hostname", "zone!"]}}),
+        &["availability.spreadTopologyKeys[1]", "\"zone!\""],
+    );
+    assert_refused(
+        json!({"availability": {"spreadTopologyKeys": "kubernetes.io/hostname"}}),
+        &["availability.spreadTopologyKeys"],
+    );
+    // As every list setting: null is neither the default nor "off"; write [] to turn it off.
+    assert_refused(
+        json!({"availability": {"spreadTopologyKeys": null}}),
+        &["availability.spreadTopologyKeys"],
+    );
+    assert_refused(
+        json!({"storage": {"allowedStorageClasses": null}}),
+        &["storage.allowedStorageClasses"],
+    );
+    assert_refused(
+        json!({"availability": {"podDisruptionBudget": "true"}}),
+        &["availability.podDisruptionBudget"],
+    );
+    assert_refused(
+        json!({"availability": ["kubernetes.io/hostname"]}),
+        &["settings.availability", "expected an object"],
     );
 }
 

@@ -1,5 +1,6 @@
 //! The cluster the benchmarks and budget tests replay: the governing Service of
-//! a request and the StorageClasses, answered as policy-server would.
+//! a request, the StorageClasses and the PodDisruptionBudgets of its
+//! namespace, answered as policy-server would.
 
 use policy_host::session::{Exchange, ExchangeResponse, HostRequest};
 use policy_host::ReplaySession;
@@ -12,6 +13,9 @@ pub enum Lookups {
     Service,
     /// The Service, then one list of StorageClasses.
     ServiceAndStorageClasses,
+    /// The Service, the StorageClasses, then one list of the namespace's
+    /// PodDisruptionBudgets (a set of more than one replica, the budget checks on).
+    All,
 }
 
 /// The StorageClasses of the replayed cluster: `standard` is the default class.
@@ -98,8 +102,43 @@ pub fn storage_classes_exchange() -> Exchange {
     }
 }
 
+/// The PodDisruptionBudgets of `namespace`: one selecting `selector` that lets
+/// one pod go at a time.
+pub fn budget_list(namespace: &str, selector: &Value) -> Value {
+    json!({
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudgetList",
+        "metadata": {"resourceVersion": "77"},
+        "items": [{
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "budget", "namespace": namespace, "generation": 1},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+            "status": {"observedGeneration": 1, "disruptionsAllowed": 1, "currentHealthy": 3,
+                "desiredHealthy": 2, "expectedPods": 3}
+        }]
+    })
+}
+
+pub fn budgets_exchange(namespace: &str, selector: &Value) -> Exchange {
+    Exchange {
+        request: HostRequest::KubernetesListResourceNamespace {
+            api_version: "policy/v1".into(),
+            kind: "PodDisruptionBudget".into(),
+            namespace: namespace.into(),
+            label_selector: None,
+            field_selector: None,
+            field_masks: None,
+        },
+        response: ExchangeResponse::Success {
+            payload: budget_list(namespace, selector).to_string(),
+        },
+    }
+}
+
 /// The session answering `lookups` for a StatefulSet AdmissionRequest: its
-/// `spec.serviceName` exists, is headless and selects the pod template's labels.
+/// `spec.serviceName` exists, is headless and selects the pod template's
+/// labels, and a budget of its namespace selects them too.
 pub fn session_for(request: &Value, lookups: Lookups) -> ReplaySession {
     let object = &request["object"];
     let service = object["spec"]["serviceName"].as_str().unwrap_or_default();
@@ -112,8 +151,11 @@ pub fn session_for(request: &Value, lookups: Lookups) -> ReplaySession {
         _ => json!({}),
     };
     let mut exchanges = vec![service_exchange(service, namespace, &selector)];
-    if lookups == Lookups::ServiceAndStorageClasses {
+    if lookups != Lookups::Service {
         exchanges.push(storage_classes_exchange());
+    }
+    if lookups == Lookups::All {
+        exchanges.push(budgets_exchange(namespace, &selector));
     }
     ReplaySession::new(exchanges)
 }

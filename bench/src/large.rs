@@ -102,6 +102,13 @@ fn object_with(containers: Vec<Value>) -> Value {
                 "metadata": {"labels": {"app": NAME, "tier": "storage"}},
                 "spec": {
                     "terminationGracePeriodSeconds": 30,
+                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"app": NAME}}
+                        }
+                    }]}},
                     "containers": containers
                 }
             },

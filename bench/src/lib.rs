@@ -21,7 +21,10 @@ use std::path::Path;
 /// Settings of the bench's look-up row and of the host-call budget: every
 /// look-up check on (the Service checks are on by default).
 pub fn all_lookups_settings() -> Value {
-    json!({"storage": {"storageClassMustExist": true, "requireVolumeExpansion": true}})
+    json!({
+        "storage": {"storageClassMustExist": true, "requireVolumeExpansion": true},
+        "availability": {"podDisruptionBudget": true}
+    })
 }
 
 /// Settings from a YAML (or JSON) file: a settings file as `kwctl run

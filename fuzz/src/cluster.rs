@@ -2,7 +2,9 @@
 //! that counts the look-ups the policy makes.
 
 use serde_json::json;
-use statefulset_policy::cluster::{Cluster, LookupError, Service, StorageClass};
+use statefulset_policy::cluster::{
+    Cluster, LookupError, PodDisruptionBudget, Service, StorageClass,
+};
 use statefulset_policy::statefulset::StatefulSet;
 
 /// How many look-ups of each kind one evaluation made.
@@ -11,11 +13,12 @@ pub struct Calls {
     pub service: usize,
     pub storage_classes: usize,
     pub stateful_sets: usize,
+    pub pod_disruption_budgets: usize,
 }
 
 impl Calls {
     pub fn total(&self) -> usize {
-        self.service + self.storage_classes + self.stateful_sets
+        self.service + self.storage_classes + self.stateful_sets + self.pod_disruption_budgets
     }
 }
 
@@ -26,6 +29,7 @@ pub struct FakeCluster {
     service: Result<Option<Service>, LookupError>,
     storage_classes: Result<Vec<StorageClass>, LookupError>,
     stateful_sets: Result<Vec<StatefulSet>, LookupError>,
+    pod_disruption_budgets: Result<Vec<PodDisruptionBudget>, LookupError>,
     pub calls: Calls,
 }
 
@@ -40,7 +44,8 @@ fn failure() -> LookupError {
 impl FakeCluster {
     /// A cluster chosen by `seed`: the governing Service (headless and selecting
     /// `app=nginx`, with a ClusterIP, without selector, missing, or a failing
-    /// look-up), the StorageClasses and the StatefulSets of the namespace.
+    /// look-up), the StorageClasses, the StatefulSets and the
+    /// PodDisruptionBudgets of the namespace.
     pub fn new(seed: u8) -> FakeCluster {
         let service = match seed % 5 {
             0 => Ok(Some(parse(
@@ -70,11 +75,20 @@ impl FakeCluster {
             1 => Ok(Vec::new()),
             _ => Err(failure()),
         };
+        let pod_disruption_budgets = match (seed / 60) % 3 {
+            0 => Ok(parse(json!([
+                {"metadata": {"name": "nginx"}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "nginx"}}}},
+                {"metadata": {"name": "frozen"}, "spec": {"minAvailable": "100%", "selector": {"matchLabels": {"tier": "frozen"}}}}
+            ]))),
+            1 => Ok(Vec::new()),
+            _ => Err(failure()),
+        };
         FakeCluster {
             seed,
             service,
             storage_classes,
             stateful_sets,
+            pod_disruption_budgets,
             calls: Calls::default(),
         }
     }
@@ -99,5 +113,13 @@ impl Cluster for FakeCluster {
     fn stateful_sets(&mut self, _namespace: &str) -> Result<Vec<StatefulSet>, LookupError> {
         self.calls.stateful_sets += 1;
         self.stateful_sets.clone()
+    }
+
+    fn pod_disruption_budgets(
+        &mut self,
+        _namespace: &str,
+    ) -> Result<Vec<PodDisruptionBudget>, LookupError> {
+        self.calls.pod_disruption_budgets += 1;
+        self.pod_disruption_budgets.clone()
     }
 }

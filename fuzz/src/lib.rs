@@ -101,7 +101,10 @@ pub fn check(payload: &[u8], response: &ValidationResponse, calls: Calls, cluste
         assert!(warnings.iter().all(|w| !w.is_empty()), "empty warning");
     }
     assert!(
-        calls.service <= 1 && calls.storage_classes <= 1 && calls.stateful_sets <= 1,
+        calls.service <= 1
+            && calls.storage_classes <= 1
+            && calls.stateful_sets <= 1
+            && calls.pod_disruption_budgets <= 1,
         "more than one look-up of a kind: {calls:?}"
     );
 
@@ -133,7 +136,10 @@ pub fn check(payload: &[u8], response: &ValidationResponse, calls: Calls, cluste
         );
     }
     if service_delete && !sub_resource {
-        assert_eq!(calls.service + calls.storage_classes, 0);
+        assert_eq!(
+            calls.service + calls.storage_classes + calls.pod_disruption_budgets,
+            0
+        );
     }
     if judged {
         assert_eq!(

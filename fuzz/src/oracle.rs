@@ -51,6 +51,9 @@ pub fn well_typed(object: &Value) -> Result<(), String> {
         if let Some(meta) = opt_object(template, "metadata", "spec.template")? {
             opt_string_map(meta, "labels", "spec.template.metadata")?;
         }
+        if let Some(pod) = opt_object(template, "spec", "spec.template")? {
+            well_typed_pod(pod)?;
+        }
     }
     match spec.get("volumeClaimTemplates") {
         None | Some(Value::Null) => {}
@@ -62,6 +65,98 @@ pub fn well_typed(object: &Value) -> Result<(), String> {
         Some(other) => return Err(format!("spec.volumeClaimTemplates is {}", type_name(other))),
     }
     Ok(())
+}
+
+/// The pod template's volumes, containers' mounts and devices, pod
+/// anti-affinity and topology spread constraints.
+fn well_typed_pod(pod: &Map<String, Value>) -> Result<(), String> {
+    let at = "spec.template.spec";
+    for list in ["containers", "initContainers"] {
+        for container in opt_objects(pod, list, at)? {
+            opt_string(container, "name", list)?;
+            for field in ["volumeMounts", "volumeDevices"] {
+                for item in opt_objects(container, field, list)? {
+                    opt_string(item, "name", field)?;
+                }
+            }
+        }
+    }
+    for volume in opt_objects(pod, "volumes", at)? {
+        opt_string(volume, "name", "volumes")?;
+    }
+    if let Some(affinity) = opt_object(pod, "affinity", at)? {
+        if let Some(anti) = opt_object(affinity, "podAntiAffinity", "affinity")? {
+            let required = "requiredDuringSchedulingIgnoredDuringExecution";
+            for term in opt_objects(anti, required, "podAntiAffinity")? {
+                well_typed_term(term, required)?;
+            }
+            let preferred = "preferredDuringSchedulingIgnoredDuringExecution";
+            for weighted in opt_objects(anti, preferred, "podAntiAffinity")? {
+                if let Some(term) = opt_object(weighted, "podAffinityTerm", preferred)? {
+                    well_typed_term(term, preferred)?;
+                }
+            }
+        }
+    }
+    let spread = "topologySpreadConstraints";
+    for constraint in opt_objects(pod, spread, at)? {
+        opt_string(constraint, "topologyKey", spread)?;
+        opt_selector(constraint, "labelSelector", spread)?;
+        opt_strings(constraint, "matchLabelKeys", spread)?;
+    }
+    Ok(())
+}
+
+fn well_typed_term(term: &Map<String, Value>, at: &str) -> Result<(), String> {
+    opt_selector(term, "labelSelector", at)?;
+    opt_selector(term, "namespaceSelector", at)?;
+    opt_string(term, "topologyKey", at)?;
+    for key in ["namespaces", "matchLabelKeys", "mismatchLabelKeys"] {
+        opt_strings(term, key, at)?;
+    }
+    Ok(())
+}
+
+/// A `metav1.LabelSelector`: matchLabels of strings, matchExpressions of
+/// {key, operator: strings, values: strings}.
+fn opt_selector(map: &Map<String, Value>, key: &str, at: &str) -> Result<(), String> {
+    let Some(selector) = opt_object(map, key, at)? else {
+        return Ok(());
+    };
+    opt_string_map(selector, "matchLabels", key)?;
+    for requirement in opt_objects(selector, "matchExpressions", key)? {
+        opt_string(requirement, "key", "matchExpressions")?;
+        opt_string(requirement, "operator", "matchExpressions")?;
+        opt_strings(requirement, "values", "matchExpressions")?;
+    }
+    Ok(())
+}
+
+/// A list of objects, `null` read as empty; a `null` item is refused.
+fn opt_objects<'a>(
+    map: &'a Map<String, Value>,
+    key: &str,
+    at: &str,
+) -> Result<Vec<&'a Map<String, Value>>, String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_object()
+                    .ok_or_else(|| format!("{at}.{key}[] is {}", type_name(item)))
+            })
+            .collect(),
+        Some(other) => Err(format!("{at}.{key} is {}", type_name(other))),
+    }
+}
+
+fn opt_strings(map: &Map<String, Value>, key: &str, at: &str) -> Result<(), String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+        Some(other) => Err(format!("{at}.{key} is {other}, not a list of strings")),
+    }
 }
 
 fn well_typed_claim(claim: &Value, at: &str) -> Result<(), String> {

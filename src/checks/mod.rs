@@ -5,9 +5,11 @@
 //! identifiers live in `violation`, whether a check runs in
 //! `Settings::runs`, and how violations become a message in `verdict`.
 
+mod availability;
 mod rollout;
 mod service;
 mod storage;
+mod volumes;
 
 use crate::cluster::ClusterFacts;
 use crate::settings::Settings;
@@ -79,5 +81,20 @@ pub fn run_all(sts: &StatefulSet, settings: &Settings, facts: &ClusterFacts) -> 
     if runs(CheckId::PartitionWithinReplicas) {
         found.extend(rollout::partition_within_replicas(&sts.spec));
     }
+
+    let pod = &sts.spec.template.spec;
+    if runs(CheckId::VolumeMountsResolve) {
+        found.extend(volumes::volume_mounts_resolve(pod, claims));
+    }
+    if runs(CheckId::ClaimsMounted) {
+        found.extend(volumes::claims_mounted(pod, claims));
+    }
+    if runs(CheckId::PodsSpread) {
+        found.extend(availability::pods_spread(
+            sts,
+            &settings.availability.spread_topology_keys,
+        ));
+    }
+    found.extend(availability::disruption_budgets(sts, settings, facts));
     found
 }

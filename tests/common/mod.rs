@@ -8,7 +8,9 @@
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{json, Value};
 use statefulset_policy::admission::evaluate;
-use statefulset_policy::cluster::{Cluster, LookupError, Service, StorageClass};
+use statefulset_policy::cluster::{
+    Cluster, LookupError, PodDisruptionBudget, Service, StorageClass,
+};
 use statefulset_policy::json;
 use statefulset_policy::statefulset::StatefulSet;
 use statefulset_policy::verdict::Response;
@@ -26,6 +28,7 @@ pub enum Call {
     Service { namespace: String, name: String },
     StorageClasses,
     StatefulSets { namespace: String },
+    PodDisruptionBudgets { namespace: String },
 }
 
 impl Call {
@@ -38,6 +41,12 @@ impl Call {
 
     pub fn stateful_sets(namespace: &str) -> Call {
         Call::StatefulSets {
+            namespace: namespace.into(),
+        }
+    }
+
+    pub fn pod_disruption_budgets(namespace: &str) -> Call {
+        Call::PodDisruptionBudgets {
             namespace: namespace.into(),
         }
     }
@@ -54,6 +63,9 @@ pub struct FakeCluster {
     /// (namespace, StatefulSet)
     pub stateful_sets: Vec<(String, StatefulSet)>,
     pub stateful_set_error: Option<String>,
+    /// (namespace, PodDisruptionBudget)
+    pub pod_disruption_budgets: Vec<(String, PodDisruptionBudget)>,
+    pub pod_disruption_budget_error: Option<String>,
     /// Every call, in order.
     pub calls: Vec<Call>,
 }
@@ -89,6 +101,22 @@ impl Cluster for FakeCluster {
             .iter()
             .filter(|(ns, _)| ns == namespace)
             .map(|(_, sts)| sts.clone())
+            .collect())
+    }
+
+    fn pod_disruption_budgets(
+        &mut self,
+        namespace: &str,
+    ) -> Result<Vec<PodDisruptionBudget>, LookupError> {
+        self.calls.push(Call::pod_disruption_budgets(namespace));
+        if let Some(error) = &self.pod_disruption_budget_error {
+            return Err(LookupError(error.clone()));
+        }
+        Ok(self
+            .pod_disruption_budgets
+            .iter()
+            .filter(|(ns, _)| ns == namespace)
+            .map(|(_, budget)| budget.clone())
             .collect())
     }
 }
@@ -162,6 +190,33 @@ impl FakeCluster {
         self
     }
 
+    /// Adds a PodDisruptionBudget `name` of `namespace` with this spec, from its JSON form.
+    pub fn with_pdb(mut self, namespace: &str, name: &str, spec: Value) -> FakeCluster {
+        let object = json!({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        });
+        let budget: PodDisruptionBudget =
+            json::decode(&object.to_string()).expect("a PodDisruptionBudget");
+        self.pod_disruption_budgets
+            .push((namespace.to_string(), budget));
+        self
+    }
+
+    pub fn failing_pod_disruption_budgets(mut self, error: &str) -> FakeCluster {
+        self.pod_disruption_budget_error = Some(error.into());
+        self
+    }
+
+    pub fn pod_disruption_budget_calls(&self) -> usize {
+        self.calls
+            .iter()
+            .filter(|c| matches!(c, Call::PodDisruptionBudgets { .. }))
+            .count()
+    }
+
     pub fn failing_services(mut self, error: &str) -> FakeCluster {
         self.service_error = Some(error.into());
         self
@@ -213,11 +268,38 @@ pub fn sts() -> Value {
     })
 }
 
-/// `sts()` with these claim templates.
+/// `sts()` with these claim templates, each mounted by the container at
+/// `/data/<name>`, as a set mounts its claims (an unmounted claim is a
+/// `claims-mounted` warning).
 pub fn sts_with_claims(claims: Vec<Value>) -> Value {
     let mut object = sts();
+    let mounts: Vec<Value> = claims
+        .iter()
+        .filter_map(|claim| claim.pointer("/metadata/name").and_then(Value::as_str))
+        .map(|name| json!({"name": name, "mountPath": format!("/data/{name}")}))
+        .collect();
+    object["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = Value::Array(mounts);
     object["spec"]["volumeClaimTemplates"] = Value::Array(claims);
     object
+}
+
+/// A preferred pod anti-affinity term on `kubernetes.io/hostname` selecting
+/// the set's own pods (`app=web`): what keeps several replicas on different
+/// nodes, so that `pods-spread` is satisfied.
+pub fn anti_affinity() -> Value {
+    json!({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+        "weight": 100,
+        "podAffinityTerm": {
+            "topologyKey": "kubernetes.io/hostname",
+            "labelSelector": {"matchLabels": {"app": "web"}}
+        }
+    }]}})
+}
+
+/// `object` with `replicas` replicas kept apart by [`anti_affinity`].
+pub fn spread(object: Value, replicas: i64) -> Value {
+    let object = with(object, "/spec/replicas", json!(replicas));
+    with(object, "/spec/template/spec/affinity", anti_affinity())
 }
 
 /// A claim template `name` requesting `size`, with `spec.storageClassName`
@@ -452,6 +534,16 @@ pub fn accepted_cleanly(response: &ValidationResponse) {
     let warnings = accepted(response);
     assert!(warnings.is_empty(), "unexpected warnings: {warnings:?}");
     assert_eq!(response.mutated_object, None, "unexpected mutation");
+}
+
+/// Asserts acceptance without mutation whose warnings are exactly those of
+/// `checks`, in order; returns the warnings.
+#[track_caller]
+pub fn accepted_warning(response: &ValidationResponse, checks: &[&str]) -> Vec<String> {
+    let warnings = accepted(response);
+    assert_eq!(response.mutated_object, None, "unexpected mutation");
+    assert_eq!(check_ids(&warnings.join("\n")), checks, "{warnings:#?}");
+    warnings
 }
 
 /// Asserts the request was refused by the policy's rules (not a 400); returns the message.
