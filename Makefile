@@ -37,8 +37,10 @@ all: annotated-policy.wasm
 rustup-add = if command -v $(RUSTUP) >/dev/null; then $(RUSTUP) $(1) add $(2); else \
 	echo "$(2) is missing and rustup is not on PATH to add it: install Rust with rustup (https://rustup.rs), then \`rustup $(1) add $(2)\`" >&2; exit 1; fi
 
+# MAKEFLAGS unset: under make -j it names jobserver descriptors that make keeps from this
+# (non-recursive) line, and rustc would warn that it cannot open them.
 wasm-target:
-	@[ -d "$$($(RUSTC) --print sysroot)/lib/rustlib/$(WASM_TARGET)" ] || $(call rustup-add,target,$(WASM_TARGET))
+	@[ -d "$$(MAKEFLAGS= $(RUSTC) --print sysroot)/lib/rustlib/$(WASM_TARGET)" ] || $(call rustup-add,target,$(WASM_TARGET))
 
 rust-components:
 	@$(CARGO) fmt --version >/dev/null 2>&1 || $(call rustup-add,component,rustfmt)
