@@ -4,24 +4,47 @@
 SHELL := /bin/bash
 WASM_TARGET := wasm32-wasip1
 CARGO ?= cargo
-# The host is built once, optimised, and shared by the e2e tests, the demo and the benchmarks.
+RUSTC ?= rustc
+RUSTUP ?= rustup
+# `make demo` and `make test` run independent builds side by side (the policy module next
+# to the host, the lint and unit tests next to the end-to-end suite), sharing JOBS CPUs
+# through make's jobserver, which cargo and rustc join (hence the `+` on cargo lines).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+SUBMAKE := $(MAKE) --no-print-directory -j$(JOBS)
+# The host is built once, in one profile with one feature set, and shared by the demo, the
+# e2e tests (the same `cargo build` units are reused by `cargo test`) and the benchmarks.
 HOST_PROFILE := host
 HOST := target/$(HOST_PROFILE)/policy-host
+WASM_RELEASE := target/$(WASM_TARGET)/release
+TEST_GUEST := $(WASM_RELEASE)/policy_host_test_guest.wasm
 POLICY_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
-HOST_SOURCES := $(shell find e2e/src -name '*.rs') e2e/Cargo.toml Cargo.lock
+TEST_GUEST_SOURCES := $(shell find e2e/test-guest/src -name '*.rs') e2e/test-guest/Cargo.toml
+HOST_SOURCES := $(shell find e2e/src -name '*.rs') e2e/Cargo.toml Cargo.toml Cargo.lock
 # Features rustc enables for wasm32-wasip1; older wasm-opt releases do not detect them.
 WASM_OPT_FLAGS := -Oz --strip-debug --strip-producers \
 	--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
 export POLICY_HOST_CACHE_DIR ?= $(CURDIR)/target/wasmtime-cache
 
-.PHONY: all demo stress fuzz bench budgets test fmt fmt-check lint unit-tests e2e-tests e2e-kwctl clean wasm-target wasm-opt host
+.PHONY: all demo stress fuzz bench budgets test fmt fmt-check lint unit-tests lint-then-unit-tests \
+	e2e-tests e2e-kwctl clean wasm-target rust-components wasm-opt host
 
 all: annotated-policy.wasm
 
-# The wasm target and wasm-opt are added on demand, so a fresh machine needs nothing else.
+# Beyond a Rust toolchain installed with rustup, a fresh machine lacks the wasm target, the
+# rustfmt and clippy components and wasm-opt: they are added on first use, wasm-opt
+# (binaryen) with apt-get when run as root. Otherwise a message names what to install.
+rustup-add = if command -v $(RUSTUP) >/dev/null; then $(RUSTUP) $(1) add $(2); else \
+	echo "$(2) is missing and rustup is not on PATH to add it: install Rust with rustup (https://rustup.rs), then \`rustup $(1) add $(2)\`" >&2; exit 1; fi
+
+# MAKEFLAGS unset: under make -j it names jobserver descriptors that make keeps from this
+# (non-recursive) line, and rustc would warn that it cannot open them.
 wasm-target:
-	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@[ -d "$$(MAKEFLAGS= $(RUSTC) --print sysroot)/lib/rustlib/$(WASM_TARGET)" ] || $(call rustup-add,target,$(WASM_TARGET))
+
+rust-components:
+	@$(CARGO) fmt --version >/dev/null 2>&1 || $(call rustup-add,component,rustfmt)
+	@$(CARGO) clippy --version >/dev/null 2>&1 || $(call rustup-add,component,clippy)
 
 wasm-opt:
 	@command -v wasm-opt >/dev/null || { \
@@ -30,15 +53,24 @@ wasm-opt:
 	  else echo "wasm-opt is missing: install binaryen (apt-get install binaryen)" >&2; exit 1; fi; }
 
 policy.wasm: $(POLICY_SOURCES) | wasm-target
-	$(CARGO) build --release --locked --target $(WASM_TARGET) -p statefulset-policy
-	cp target/$(WASM_TARGET)/release/statefulset_policy.wasm policy.wasm
+	+$(CARGO) build --release --locked --target $(WASM_TARGET) -p statefulset-policy
+	cp $(WASM_RELEASE)/statefulset_policy.wasm policy.wasm
+
+# The host tests' guest module (e2e/test-guest). Built in the same cargo run as the policy,
+# after it: its dependencies then get the policy's features and are reused, where a build of
+# the guest alone would compile them all again.
+$(TEST_GUEST): policy.wasm $(TEST_GUEST_SOURCES)
+	+$(CARGO) build --release --locked --target $(WASM_TARGET) -p statefulset-policy -p policy-host-test-guest
+	@touch $@ # cargo leaves an up-to-date artifact's time stamp alone; make would run it again
 
 # Size-optimised module: what the budgets measure and what gets annotated.
 policy-optimized.wasm: policy.wasm | wasm-opt
 	wasm-opt $(WASM_OPT_FLAGS) policy.wasm -o policy-optimized.wasm
 
 $(HOST): $(HOST_SOURCES)
-	$(CARGO) build --locked --profile $(HOST_PROFILE) -p policy-host
+	@echo "Building policy-host: the first build compiles the wasm engine (wasmtime) and takes a few minutes."
+	+$(CARGO) build --locked --profile $(HOST_PROFILE) -p policy-host
+	@touch $@ # cargo leaves an up-to-date artifact's time stamp alone; make would run it again
 
 host: $(HOST)
 
@@ -46,7 +78,9 @@ host: $(HOST)
 annotated-policy.wasm: policy-optimized.wasm policy-metadata.yml README.md $(HOST)
 	$(HOST) annotate -m policy-metadata.yml -u README.md -o annotated-policy.wasm policy-optimized.wasm
 
-demo: annotated-policy.wasm
+# The module and the host build side by side.
+demo:
+	+@$(SUBMAKE) annotated-policy.wasm
 	@$(HOST) demo --settings-path examples/settings.yml --requests examples/requests \
 	  --sessions examples/sessions annotated-policy.wasm
 
@@ -58,22 +92,26 @@ artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml Cargo.toml
 	kwctl scaffold artifacthub --metadata-path policy-metadata.yml --version $(VERSION) \
 	  --questions-path questions-ui.yml --output artifacthub-pkg.yml
 
-fmt:
+fmt: | rust-components
 	$(CARGO) fmt --all
 
-fmt-check:
+fmt-check: | rust-components
 	$(CARGO) fmt --all -- --check
 
-lint: | wasm-target
-	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --locked -p statefulset-policy --target $(WASM_TARGET) -- -D warnings
+lint: | wasm-target rust-components
+	+$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	+$(CARGO) clippy --locked -p statefulset-policy --target $(WASM_TARGET) -- -D warnings
 
+# Test binaries run side by side (tools/run-test-binaries), then the doc tests.
 unit-tests:
-	$(CARGO) test --locked -p statefulset-policy
+	+tools/run-test-binaries --locked -p statefulset-policy
+	+$(CARGO) test --locked --doc -p statefulset-policy
 
-e2e-tests: annotated-policy.wasm
-	POLICY_MODULE=$(CURDIR)/annotated-policy.wasm \
-	  $(CARGO) test --locked --profile $(HOST_PROFILE) -p policy-host
+# Every test of the host and of the bench crate (the budgets among them) on the built module.
+e2e-tests: annotated-policy.wasm $(TEST_GUEST)
+	+POLICY_MODULE=$(CURDIR)/annotated-policy.wasm \
+	  tools/run-test-binaries --locked --profile $(HOST_PROFILE) -p policy-host -p policy-bench
+	+$(CARGO) test --locked --doc --profile $(HOST_PROFILE) -p policy-host -p policy-bench
 
 # The very same cases through the real kwctl.
 e2e-kwctl: annotated-policy.wasm
@@ -111,7 +149,15 @@ budgets: annotated-policy.wasm
 	POLICY_MODULE=$(CURDIR)/annotated-policy.wasm \
 	  $(CARGO) test --locked --profile $(HOST_PROFILE) -p policy-bench --test budgets
 
-test: fmt-check lint unit-tests e2e-tests budgets
+# Formatting first (it fails in a second), then two lines side by side: the lint and the unit
+# tests (native, target/debug), and the e2e suite (module, host, test binaries).
+test: fmt-check
+	+@$(SUBMAKE) e2e-tests lint-then-unit-tests
+
+# The lint and the unit tests both build in target/debug, where cargo would make one wait
+# for the other's lock: one after the other.
+lint-then-unit-tests: lint
+	+@$(MAKE) --no-print-directory unit-tests
 
 clean:
 	$(CARGO) clean

@@ -1,8 +1,8 @@
 //! Helpers shared by the host tests: the test guest module and requests.
 //!
-//! The test guest (`e2e/test-guest`) is built once per test binary with
-//! `cargo build --release --target wasm32-wasip1`, into a target directory
-//! under the OS temp dir so it never touches the workspace's target dir.
+//! The test guest (`e2e/test-guest`, a workspace member) is built once per
+//! test binary in the same cargo run as the policy, as `make` builds it, so
+//! after `make` this is a no-op and otherwise the two share their dependencies.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -39,14 +39,16 @@ pub fn compilation_cache_dir() -> PathBuf {
 pub fn test_guest_wasm() -> &'static Path {
     static GUEST: OnceLock<PathBuf> = OnceLock::new();
     GUEST.get_or_init(|| {
-        let target_dir = std::env::temp_dir().join("policy-host-test-guest-target");
-        let manifest = manifest_dir().join("test-guest/Cargo.toml");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        // The policy is in the same run on purpose: cargo unifies features over
+        // the packages of one run, so building the guest alone would give the
+        // shared dependencies other features and compile them all again.
         let output = Command::new(cargo)
             .args(["build", "--release", "--locked", "--target", "wasm32-wasip1"])
+            .args(["-p", "statefulset-policy", "-p", "policy-host-test-guest"])
+            .args(["--message-format", "json-render-diagnostics"])
             .arg("--manifest-path")
-            .arg(&manifest)
-            .env("CARGO_TARGET_DIR", &target_dir)
+            .arg(manifest_dir().join("../Cargo.toml"))
             // The outer `cargo test` may set flags meant for the host target.
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -57,8 +59,29 @@ pub fn test_guest_wasm() -> &'static Path {
             "building the test guest failed (is the wasm32-wasip1 target installed? `rustup target add wasm32-wasip1`):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        target_dir.join("wasm32-wasip1/release/policy_host_test_guest.wasm")
+        guest_artifact(&output.stdout).unwrap_or_else(|| {
+            panic!(
+                "cargo built no policy_host_test_guest.wasm:\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
     })
+}
+
+/// The test guest's `.wasm` among cargo's JSON build messages: found there
+/// rather than guessed, so CARGO_TARGET_DIR and `build.target-dir` are honoured.
+fn guest_artifact(messages: &[u8]) -> Option<PathBuf> {
+    String::from_utf8_lossy(messages)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| message["target"]["name"] == "policy_host_test_guest")
+        .flat_map(|message| message["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|file| file.as_str().map(PathBuf::from))
+        .find(|file| {
+            file.extension()
+                .is_some_and(|extension| extension == "wasm")
+        })
 }
 
 /// The test guest annotated with `tests/fixtures/guest/metadata.yml`
