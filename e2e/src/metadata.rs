@@ -438,27 +438,33 @@ annotations:
         )
         .unwrap();
         assert_eq!(read_metadata(&annotated).unwrap(), Some(metadata.clone()));
-        let json = read_metadata_json(&annotated).unwrap().unwrap();
-        let keys: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
+        // Members in the order kwctl writes them: read from the section's
+        // text, since a parsed serde_json::Value sorts its keys.
+        let text = String::from_utf8(
+            read_custom_section(&annotated, METADATA_SECTION)
+                .unwrap()
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap();
+        let json: Value = serde_json::from_str(&text).unwrap();
+        let order = [
+            "protocolVersion",
+            "rules",
+            "annotations",
+            "mutating",
+            "backgroundAudit",
+            "executionMode",
+            "policyType",
+            "contextAwareResources",
+            "hostCapabilities",
+        ];
+        let positions: Vec<usize> = order
+            .iter()
+            .map(|key| text.find(&format!("\"{key}\":")).unwrap())
             .collect();
-        assert_eq!(
-            keys,
-            [
-                "protocolVersion",
-                "rules",
-                "annotations",
-                "mutating",
-                "backgroundAudit",
-                "executionMode",
-                "policyType",
-                "contextAwareResources",
-                "hostCapabilities"
-            ]
-        );
+        assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
+        assert_eq!(json.as_object().unwrap().len(), order.len(), "{text}");
         assert_eq!(json["executionMode"], "kubewarden-wapc");
         assert_eq!(json["backgroundAudit"], true);
         assert_eq!(json["annotations"][ANNOTATION_USAGE], "# Usage");

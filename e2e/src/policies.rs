@@ -277,7 +277,7 @@ typo:
         let missing = PolicyServerEntry::from_yaml_str(FILE, "nope").unwrap_err();
         assert!(
             format!("{missing:#}")
-                .contains("no policy named \"nope\"; the file defines: shipped, bare, typo"),
+                .contains("no policy named \"nope\"; the file defines: bare, shipped, typo"),
             "{missing:#}"
         );
         for (yaml, reason) in [
