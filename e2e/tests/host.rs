@@ -410,11 +410,9 @@ fn echoed_payload(evaluation: &policy_host::Evaluation) -> String {
 
 #[test]
 fn guest_receives_the_request_with_keys_sorted_at_every_level() {
-    // The request lists its members as the API server does (uid, kind, ...),
-    // its metadata lists name, namespace, annotations, and the settings put
-    // storage first: none of them in byte order. The guest must get every
-    // object's keys in byte order, at every depth, as policy-evaluator writes
-    // them; the exact bytes are compared, so any other order fails here.
+    // The guest must get the envelope and every object's keys in byte order,
+    // at every depth, compact, as policy-evaluator writes them: the exact
+    // bytes the guest echoes are compared.
     let request = request("echo");
     let settings = json!({"storage": {"minSize": "1Gi", "allowedStorageClasses": ["b", "a"]}, "enforcement": {}});
 
