@@ -228,6 +228,16 @@ mod tests {
         br#"{"api_version":"v1","kind":"Service","name":"nginx","namespace":"default","disable_cache":false,"field_masks":null}"#
     }
 
+    /// The guest asking for Service default/nginx.
+    fn get_service(handler: &HostCallHandler) -> Result<Vec<u8>, String> {
+        handler.handle(
+            "kubewarden",
+            "kubernetes",
+            "get_resource",
+            service_request(),
+        )
+    }
+
     fn service_access() -> AccessPolicy {
         AccessPolicy {
             host_capabilities: HostCapabilities::AllowAll,
@@ -269,12 +279,7 @@ mod tests {
             })),
             false,
         );
-        let answer = handler.handle(
-            "kubewarden",
-            "kubernetes",
-            "get_resource",
-            service_request(),
-        );
+        let answer = get_service(&handler);
         assert_eq!(answer.unwrap(), b"{\"ok\":true}".to_vec());
         handler
             .handle("kubewarden", "tracing", "log", b"{}")
@@ -293,14 +298,7 @@ mod tests {
             })),
             false,
         );
-        let err = handler
-            .handle(
-                "kubewarden",
-                "kubernetes",
-                "get_resource",
-                service_request(),
-            )
-            .unwrap_err();
+        let err = get_service(&handler).unwrap_err();
         assert_eq!(err, "Callback evaluation failure: boom");
     }
 
@@ -311,14 +309,7 @@ mod tests {
             allowed_resources: BTreeSet::new(),
         };
         let handler = HostCallHandler::new(no_resources, None, false);
-        let err = handler
-            .handle(
-                "kubewarden",
-                "kubernetes",
-                "get_resource",
-                service_request(),
-            )
-            .unwrap_err();
+        let err = get_service(&handler).unwrap_err();
         assert_eq!(
             err,
             "Policy has not been granted access to Kubernetes v1/Service resources. The violation has been reported."
@@ -351,14 +342,7 @@ mod tests {
             })),
             false,
         );
-        let err = handler
-            .handle(
-                "kubewarden",
-                "kubernetes",
-                "get_resource",
-                service_request(),
-            )
-            .unwrap_err();
+        let err = get_service(&handler).unwrap_err();
         assert_eq!(
             err,
             "Policy has not been granted access to the 'kubernetes/get_resource' host capability. The violation has been reported."
@@ -370,14 +354,7 @@ mod tests {
         // Only list capabilities granted: get_resource is refused by name.
         let handler =
             HostCallHandler::new(granting(&["kubernetes/list_resources_all"]), None, false);
-        let err = handler
-            .handle(
-                "kubewarden",
-                "kubernetes",
-                "get_resource",
-                service_request(),
-            )
-            .unwrap_err();
+        let err = get_service(&handler).unwrap_err();
         assert!(
             err.contains("'kubernetes/get_resource' host capability"),
             "{err}"
@@ -466,14 +443,7 @@ mod tests {
     #[test]
     fn no_session_mismatch_and_exhaustion() {
         let handler = HostCallHandler::new(service_access(), None, false);
-        let err = handler
-            .handle(
-                "kubewarden",
-                "kubernetes",
-                "get_resource",
-                service_request(),
-            )
-            .unwrap_err();
+        let err = get_service(&handler).unwrap_err();
         assert!(err.starts_with(CALLBACK_FAILURE_PREFIX));
         assert!(err.contains("no replay session was given"));
 
@@ -492,14 +462,7 @@ mod tests {
         assert!(err.contains("name: \"nginx\""), "{err}");
         assert!(err.contains("name: \"other\""), "{err}");
 
-        let err = handler
-            .handle(
-                "kubewarden",
-                "kubernetes",
-                "get_resource",
-                service_request(),
-            )
-            .unwrap_err();
+        let err = get_service(&handler).unwrap_err();
         assert!(
             err.contains("the list of recorded responses is empty"),
             "{err}"
