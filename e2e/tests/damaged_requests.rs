@@ -5,11 +5,13 @@
 //!
 //! Module: `$POLICY_MODULE`, default the repository root's `annotated-policy.wasm`.
 
-use std::path::PathBuf;
+mod common;
 
 use serde_json::{json, Value};
 
 use policy_host::{settings_object, AdmissionRequest, Evaluator, EvaluatorOptions};
+
+use common::{policy_module, repository_root};
 
 const DAMAGED_REQUESTS: usize = 400;
 
@@ -97,10 +99,6 @@ fn collect_pointers(value: &Value, here: String, out: &mut Vec<String>) {
     }
 }
 
-fn repository_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// The StatefulSet requests of the e2e suite and the examples.
 fn seed_requests() -> Vec<Value> {
     let mut seeds = Vec::new();
@@ -130,15 +128,7 @@ fn seed_requests() -> Vec<Value> {
 
 #[test]
 fn damaged_requests_always_get_a_verdict() {
-    let module_path = std::env::var_os("POLICY_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repository_root().join("annotated-policy.wasm"));
-    let module = std::fs::read(&module_path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; run `make annotated-policy.wasm`",
-            module_path.display()
-        )
-    });
+    let module = policy_module();
     // The example profile: every kind of check and every default is on, so
     // decoding, mutation and the checks all see the damage. No look-ups are
     // granted: they fail, which is a verdict too.

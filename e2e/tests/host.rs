@@ -8,23 +8,12 @@ use policy_host::session::{Exchange, ExchangeResponse, HostRequest};
 use policy_host::{ContextAwareResource, EvaluatorOptions, HostCapabilities, ReplaySession};
 use serde_json::{json, Value};
 
-use common::{evaluator, request};
+use common::{evaluator, get_service, message, request};
 
 fn context_aware() -> EvaluatorOptions {
     EvaluatorOptions {
         allow_context_aware: true,
         ..EvaluatorOptions::default()
-    }
-}
-
-fn get_service(name: &str) -> HostRequest {
-    HostRequest::KubernetesGetResource {
-        api_version: "v1".into(),
-        kind: "Service".into(),
-        name: name.into(),
-        namespace: Some("default".into()),
-        disable_cache: false,
-        field_masks: None,
     }
 }
 
@@ -40,15 +29,6 @@ fn success(payload: &str) -> ExchangeResponse {
     ExchangeResponse::Success {
         payload: payload.to_string(),
     }
-}
-
-fn message(evaluation: &policy_host::Evaluation) -> String {
-    evaluation
-        .response
-        .status
-        .as_ref()
-        .and_then(|s| s.message.clone())
-        .unwrap_or_default()
 }
 
 #[test]
@@ -466,16 +446,19 @@ fn patch_of_a_sorted_object_still_holds_only_the_mutation() {
 
 #[test]
 fn lookup_needs_its_host_capability_even_with_the_resource_granted() {
-    let refused = evaluator(EvaluatorOptions {
-        host_capabilities: HostCapabilities::parse(["kubernetes/list_resources_all"]).unwrap(),
-        ..context_aware()
-    })
-    .evaluate(
-        &request("lookup"),
-        &json!({}),
-        Some(session(vec![(get_service("nginx"), success("{}"))])),
-    )
-    .unwrap();
+    let lookup_granting = |patterns: &[&str]| {
+        evaluator(EvaluatorOptions {
+            host_capabilities: HostCapabilities::parse(patterns).unwrap(),
+            ..context_aware()
+        })
+        .evaluate(
+            &request("lookup"),
+            &json!({}),
+            Some(session(vec![(get_service("nginx"), success("{}"))])),
+        )
+        .unwrap()
+    };
+    let refused = lookup_granting(&["kubernetes/list_resources_all"]);
     assert_eq!(
         message(&refused),
         "lookup failed: error invoking host capability kubernetes.get_resource: Host error: Policy has not been granted access to the 'kubernetes/get_resource' host capability. The violation has been reported."
@@ -485,16 +468,7 @@ fn lookup_needs_its_host_capability_even_with_the_resource_granted() {
         "a refused call consumes nothing"
     );
 
-    let granted = evaluator(EvaluatorOptions {
-        host_capabilities: HostCapabilities::parse(["kubernetes/*"]).unwrap(),
-        ..context_aware()
-    })
-    .evaluate(
-        &request("lookup"),
-        &json!({}),
-        Some(session(vec![(get_service("nginx"), success("{}"))])),
-    )
-    .unwrap();
+    let granted = lookup_granting(&["kubernetes/*"]);
     assert_eq!(message(&granted), "lookup ok: {}");
 }
 

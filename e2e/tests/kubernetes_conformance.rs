@@ -7,7 +7,7 @@
 //!
 //! Module: `$POLICY_MODULE`, default the repository root's `annotated-policy.wasm`.
 
-use std::path::PathBuf;
+mod common;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -18,22 +18,11 @@ use policy_host::{
     settings_object, AdmissionRequest, Evaluation, Evaluator, EvaluatorOptions, ReplaySession,
 };
 
-fn repository_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::{get_service, message, policy_module, repository_root};
 
 fn evaluator() -> Evaluator {
-    let path = std::env::var_os("POLICY_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repository_root().join("annotated-policy.wasm"));
-    let module = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; run `make annotated-policy.wasm`",
-            path.display()
-        )
-    });
     Evaluator::new(
-        &module,
+        &policy_module(),
         EvaluatorOptions {
             allow_context_aware: true,
             ..EvaluatorOptions::default()
@@ -82,14 +71,7 @@ fn web(service: &str) -> Value {
 
 fn service_exchange(name: &str, spec: Value) -> Exchange {
     Exchange {
-        request: HostRequest::KubernetesGetResource {
-            api_version: "v1".into(),
-            kind: "Service".into(),
-            name: name.into(),
-            namespace: Some("default".into()),
-            disable_cache: false,
-            field_masks: None,
-        },
+        request: get_service(name),
         response: ExchangeResponse::Success {
             payload: json!({"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": name, "namespace": "default"}, "spec": spec})
@@ -126,15 +108,6 @@ fn evaluate(
         .instantiate(Some(ReplaySession::new(exchanges)))
         .expect("an instance")
         .validate(&create(object), &settings)
-}
-
-fn message(evaluation: &Evaluation) -> String {
-    evaluation
-        .response
-        .status
-        .as_ref()
-        .and_then(|status| status.message.clone())
-        .unwrap_or_default()
 }
 
 /// The `[check-id]` tags of a text, sorted.

@@ -3,33 +3,19 @@
 //!
 //! Module: `$POLICY_MODULE`, default the repository root's `annotated-policy.wasm`.
 
-use std::path::PathBuf;
+mod common;
 
 use policy_host::metadata::{read_metadata, ANNOTATION_ANNOTATED_BY, ANNOTATION_USAGE};
 use policy_host::PolicyMetadata;
 
-fn repository_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn annotated_module() -> Vec<u8> {
-    let path = std::env::var_os("POLICY_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repository_root().join("annotated-policy.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; run `make annotated-policy.wasm` at the repository root",
-            path.display()
-        )
-    })
-}
+use common::{policy_module, repository_root};
 
 #[test]
 fn the_embedded_metadata_is_policy_metadata_yml() {
     let root = repository_root();
     let source = std::fs::read_to_string(root.join("policy-metadata.yml")).expect("metadata");
     let expected = PolicyMetadata::from_yaml_str(&source).expect("policy-metadata.yml parses");
-    let embedded = read_metadata(&annotated_module())
+    let embedded = read_metadata(&policy_module())
         .expect("the module's sections read")
         .expect("the module carries io.kubewarden.metadata");
 

@@ -6,39 +6,18 @@
 //! The module is `$POLICY_MODULE` or the repository's `annotated-policy.wasm`
 //! (`make annotated-policy.wasm`), as for `tests/cases.rs`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use policy_host::{CACHE_DIR_ENV, HOST_CALLS_STDERR_PREFIX, REPLAY_PROBLEM_STDERR_PREFIX};
 use serde_json::{json, Value};
 
+use common::{policy_module_path, repository_root};
+
 const POLICY_HOST: &str = env!("CARGO_BIN_EXE_policy-host");
 const POLICY_ID: &str = "statefulset-policy";
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn module() -> PathBuf {
-    let module = match std::env::var_os("POLICY_MODULE").filter(|v| !v.is_empty()) {
-        Some(given) => {
-            let given = PathBuf::from(given);
-            if given.is_absolute() || given.exists() {
-                given
-            } else {
-                repository_root().join(given)
-            }
-        }
-        None => repository_root().join("annotated-policy.wasm"),
-    };
-    assert!(
-        module.is_file(),
-        "policy module {} not found: run `make annotated-policy.wasm` at the repository root \
-         (or set POLICY_MODULE to an annotated policy)",
-        module.display()
-    );
-    module
-}
 
 fn shipped_policies() -> PathBuf {
     repository_root().join("examples/policy-server/policies.yml")
@@ -76,7 +55,7 @@ fn run(policies: &Path, request: &str, session: &str) -> Output {
         .arg(e2e.join("requests").join(request))
         .arg("--replay-host-capabilities-interactions")
         .arg(e2e.join("sessions").join(session))
-        .arg(module())
+        .arg(policy_module_path())
         .env(
             CACHE_DIR_ENV,
             std::env::temp_dir().join("policy-host-wasmtime-cache"),

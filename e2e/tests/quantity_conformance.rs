@@ -7,12 +7,14 @@
 //!
 //! Module: `$POLICY_MODULE`, default the repository root's `annotated-policy.wasm`.
 
-use std::path::PathBuf;
+mod common;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use policy_host::{settings_object, AdmissionRequest, Evaluator, EvaluatorOptions};
+
+use common::{policy_module, repository_root};
 
 #[derive(Deserialize)]
 struct Corpus {
@@ -30,10 +32,6 @@ struct Vector {
 
 fn accepted() -> bool {
     true
-}
-
-fn repository_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// The storage request as the API server would send it, if it can send it
@@ -55,15 +53,7 @@ fn storage_value(vector: &Vector) -> Option<Value> {
 
 #[test]
 fn quantity_vectors_through_the_built_module() {
-    let module_path = std::env::var_os("POLICY_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repository_root().join("annotated-policy.wasm"));
-    let module = std::fs::read(&module_path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; run `make annotated-policy.wasm`",
-            module_path.display()
-        )
-    });
+    let module = policy_module();
     let evaluator = Evaluator::new(&module, EvaluatorOptions::default()).expect("module loads");
     let corpus: Corpus = serde_yaml::from_str(
         &std::fs::read_to_string(repository_root().join("tests/conformance/quantities.yml"))

@@ -1,4 +1,5 @@
-//! Helpers shared by the host tests: the test guest module and requests.
+//! Helpers shared by the host tests: the test guest module and requests, the
+//! policy module under test, and the look-ups and answers tests replay.
 //!
 //! The test guest (`e2e/test-guest`, a workspace member) is built once per
 //! test binary in the same cargo run as the policy, as `make` builds it, so
@@ -11,11 +12,69 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use policy_host::metadata::{annotate, AnnotateInput};
-use policy_host::{Evaluator, EvaluatorOptions};
+use policy_host::session::HostRequest;
+use policy_host::{Evaluation, Evaluator, EvaluatorOptions};
 use serde_json::{json, Value};
 
 pub fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The repository's root (this crate is its `e2e/`).
+pub fn repository_root() -> PathBuf {
+    manifest_dir().join("..")
+}
+
+/// The policy module the end-to-end tests run: `$POLICY_MODULE` (a relative
+/// path may be given from the repository root, as `make` users think of it),
+/// otherwise the repository root's `annotated-policy.wasm`.
+pub fn policy_module_path() -> PathBuf {
+    let module = match std::env::var_os("POLICY_MODULE").filter(|v| !v.is_empty()) {
+        Some(given) => {
+            let given = PathBuf::from(given);
+            if given.is_absolute() || given.exists() {
+                given
+            } else {
+                repository_root().join(given)
+            }
+        }
+        None => repository_root().join("annotated-policy.wasm"),
+    };
+    assert!(
+        module.is_file(),
+        "policy module {} not found: run `make annotated-policy.wasm` at the repository root \
+         (or set POLICY_MODULE to an annotated policy)",
+        module.display()
+    );
+    module
+}
+
+/// The bytes of [`policy_module_path`].
+pub fn policy_module() -> Vec<u8> {
+    let path = policy_module_path();
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// The guest's look-up of Service `name` in the namespace `default`.
+pub fn get_service(name: &str) -> HostRequest {
+    HostRequest::KubernetesGetResource {
+        api_version: "v1".into(),
+        kind: "Service".into(),
+        name: name.into(),
+        namespace: Some("default".into()),
+        disable_cache: false,
+        field_masks: None,
+    }
+}
+
+/// The message of an evaluation's response, empty when it has none.
+pub fn message(evaluation: &Evaluation) -> String {
+    evaluation
+        .response
+        .status
+        .as_ref()
+        .and_then(|status| status.message.clone())
+        .unwrap_or_default()
 }
 
 pub fn fixtures_dir() -> PathBuf {
