@@ -109,13 +109,7 @@ pub fn find(text: &str, path: &[Step]) -> Option<std::ops::Range<usize>> {
 fn find_member(bytes: &[u8], open: usize, wanted: &str) -> Result<Option<usize>, SpliceError> {
     let mut at = skip_whitespace(bytes, open + 1);
     while bytes.get(at) == Some(&b'"') {
-        let key_end = skip_string(bytes, at)?;
-        let key = member_key(bytes, at, key_end)?;
-        at = skip_whitespace(bytes, key_end);
-        if bytes.get(at) != Some(&b':') {
-            return error("malformed object member");
-        }
-        let value = skip_whitespace(bytes, at + 1);
+        let (key, value) = member(bytes, at)?;
         if key == wanted {
             return Ok(Some(value));
         }
@@ -192,13 +186,7 @@ fn walk_object(
             Some(b'"') => {}
             _ => return error("malformed object"),
         }
-        let key_end = skip_string(bytes, at)?;
-        let key = member_key(bytes, at, key_end)?;
-        at = skip_whitespace(bytes, key_end);
-        if bytes.get(at) != Some(&b':') {
-            return error("malformed object member");
-        }
-        let value_start = skip_whitespace(bytes, at + 1);
+        let (key, value_start) = member(bytes, at)?;
         let mut deeper = Vec::new();
         for (i, target) in targets.iter().enumerate() {
             let Some((Step::Key(wanted), rest)) = target.rest.split_first() else {
@@ -296,6 +284,18 @@ fn walk_array(
         return error("an edit's path leads to an element that is absent");
     }
     Ok(at + 1)
+}
+
+/// The key of the object member whose key string starts at `at`, and where
+/// its value starts.
+fn member(bytes: &[u8], at: usize) -> Result<(String, usize), SpliceError> {
+    let key_end = skip_string(bytes, at)?;
+    let key = member_key(bytes, at, key_end)?;
+    let colon = skip_whitespace(bytes, key_end);
+    if bytes.get(colon) != Some(&b':') {
+        return error("malformed object member");
+    }
+    Ok((key, skip_whitespace(bytes, colon + 1)))
 }
 
 /// A member's key, with escapes decoded when it has any.
