@@ -88,26 +88,21 @@ pub fn storage_class_allowed(
                 )),
                 None => {}
             },
-            // The allowlist cannot vouch for a class it does not know: it refuses.
-            Fact::Failed(error) if allowlist => violations.push(Violation::new(
-                CheckId::StorageClassAllowed,
-                field,
-                "absent",
-                format!(
-                    "{rule}; the claim names no class, so it would get the cluster's default class, which is unknown: {}",
-                    error.explain("StorageClasses", &STORAGE_CLASSES)
-                ),
-            )),
-            // The denylist refuses only what it knows is denied.
-            Fact::Failed(error) => violations.push(Violation::lookup_failure(
-                CheckId::StorageClassAllowed,
-                field,
-                "absent",
-                format!(
-                    "{rule}; the claim names no class, so it would get the cluster's default class, which is unknown: {}",
-                    error.explain("StorageClasses", &STORAGE_CLASSES)
-                ),
-            )),
+            Fact::Failed(error) => violations.push(Violation {
+                // The allowlist cannot vouch for a class it does not know: it
+                // refuses. The denylist refuses only what it knows is denied,
+                // so for it this is a failed look-up (`lookupFailure` decides).
+                lookup_failed: !allowlist,
+                ..Violation::new(
+                    CheckId::StorageClassAllowed,
+                    field,
+                    "absent",
+                    format!(
+                        "{rule}; the claim names no class, so it would get the cluster's default class, which is unknown: {}",
+                        error.explain("StorageClasses", &STORAGE_CLASSES)
+                    ),
+                )
+            }),
             _ if allowlist => violations.push(Violation::new(
                 CheckId::StorageClassAllowed,
                 field,
