@@ -69,6 +69,15 @@ pub const POD_DISRUPTION_BUDGETS: Resource = Resource {
     rbac: "policy poddisruptionbudgets",
 };
 
+impl Resource {
+    /// The host call that reads it: the operation its capability names.
+    fn operation(&self) -> &'static str {
+        self.capability
+            .strip_prefix("kubernetes/")
+            .unwrap_or(self.capability)
+    }
+}
+
 impl LookupError {
     /// The first line of the host's error: policy-server sends the whole
     /// error chain, with a Rust backtrace when it runs with RUST_BACKTRACE.
@@ -385,15 +394,15 @@ const NOT_FOUND_MARKER: &str = "Cannot find ";
 impl Cluster for HostCluster {
     fn service(&mut self, namespace: &str, name: &str) -> Result<Option<Service>, LookupError> {
         let request = GetResourceRequest {
-            api_version: "v1".into(),
-            kind: "Service".into(),
+            api_version: SERVICES.api_version.into(),
+            kind: SERVICES.kind.into(),
             name: name.into(),
             namespace: Some(namespace.into()),
             disable_cache: false,
             field_masks: None,
         };
-        match host_call("get_resource", &request) {
-            Ok(payload) => decode_answer(&payload, "Service").map(Some),
+        match host_call(SERVICES.operation(), &request) {
+            Ok(payload) => decode_answer(&payload, SERVICES.kind).map(Some),
             Err(message) if message.contains(NOT_FOUND_MARKER) => Ok(None),
             Err(message) => Err(LookupError(message)),
         }
@@ -401,47 +410,51 @@ impl Cluster for HostCluster {
 
     fn storage_classes(&mut self) -> Result<Vec<StorageClass>, LookupError> {
         let request = ListAllResourcesRequest {
-            api_version: "storage.k8s.io/v1".into(),
-            kind: "StorageClass".into(),
+            api_version: STORAGE_CLASSES.api_version.into(),
+            kind: STORAGE_CLASSES.kind.into(),
             label_selector: None,
             field_selector: None,
             field_masks: None,
         };
-        let payload = host_call("list_resources_all", &request).map_err(LookupError)?;
-        decode_answer::<List<StorageClass>>(&payload, "StorageClassList")
-            .map(|list| list.items.unwrap_or_default())
+        list_items(&STORAGE_CLASSES, &request)
     }
 
     fn stateful_sets(&mut self, namespace: &str) -> Result<Vec<StatefulSet>, LookupError> {
-        let request = ListResourcesByNamespaceRequest {
-            api_version: "apps/v1".into(),
-            kind: "StatefulSet".into(),
-            namespace: namespace.into(),
-            label_selector: None,
-            field_selector: None,
-            field_masks: None,
-        };
-        let payload = host_call("list_resources_by_namespace", &request).map_err(LookupError)?;
-        decode_answer::<List<StatefulSet>>(&payload, "StatefulSetList")
-            .map(|list| list.items.unwrap_or_default())
+        list_in_namespace(&STATEFUL_SETS, namespace)
     }
 
     fn pod_disruption_budgets(
         &mut self,
         namespace: &str,
     ) -> Result<Vec<PodDisruptionBudget>, LookupError> {
-        let request = ListResourcesByNamespaceRequest {
-            api_version: "policy/v1".into(),
-            kind: "PodDisruptionBudget".into(),
-            namespace: namespace.into(),
-            label_selector: None,
-            field_selector: None,
-            field_masks: None,
-        };
-        let payload = host_call("list_resources_by_namespace", &request).map_err(LookupError)?;
-        decode_answer::<List<PodDisruptionBudget>>(&payload, "PodDisruptionBudgetList")
-            .map(|list| list.items.unwrap_or_default())
+        list_in_namespace(&POD_DISRUPTION_BUDGETS, namespace)
     }
+}
+
+/// Every `resource` of `namespace`.
+fn list_in_namespace<T: serde::de::DeserializeOwned>(
+    resource: &Resource,
+    namespace: &str,
+) -> Result<Vec<T>, LookupError> {
+    let request = ListResourcesByNamespaceRequest {
+        api_version: resource.api_version.into(),
+        kind: resource.kind.into(),
+        namespace: namespace.into(),
+        label_selector: None,
+        field_selector: None,
+        field_masks: None,
+    };
+    list_items(resource, &request)
+}
+
+/// The items of the list the host answers `request` with.
+fn list_items<T: serde::de::DeserializeOwned>(
+    resource: &Resource,
+    request: &impl serde::Serialize,
+) -> Result<Vec<T>, LookupError> {
+    let payload = host_call(resource.operation(), request).map_err(LookupError)?;
+    decode_answer::<List<T>>(&payload, &format!("{}List", resource.kind))
+        .map(|list| list.items.unwrap_or_default())
 }
 
 /// A Kubernetes list; `items` may be `null` when empty.
