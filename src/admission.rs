@@ -82,9 +82,11 @@ fn judge_statefulset(
     // Check, and on UPDATE recognise what the old object already violated.
     let facts = ClusterFacts::gather(&sts, settings, cluster);
     let violations = checks::run_all(&sts, settings, &facts);
-    let previous = match present(request.old_object).map(|old| decode(old, request)) {
-        Some(Ok(old)) if !create => checks::run_all(&old, settings, &facts),
-        _ => Vec::new(),
+    let previous = match present(request.old_object).filter(|_| !create) {
+        Some(old) => decode(old, request)
+            .map(|old| checks::run_all(&old, settings, &facts))
+            .unwrap_or_default(),
+        None => Vec::new(),
     };
 
     // Respond
