@@ -139,10 +139,11 @@ stress: annotated-policy.wasm
 
 # Sizes, fresh-instance evaluation times (median/p99 over 1000) and host calls, against a
 # decode-only baseline module built from the same SDK; the last line is `ratio-to-baseline: X.XX`.
+# BENCH_ARGS passes options on, e.g. BENCH_ARGS="--requests large --iterations 200".
 bench: annotated-policy.wasm | wasm-target wasm-opt
 	$(CARGO) run --locked --profile $(HOST_PROFILE) -p policy-bench -- \
 	  --optimized policy-optimized.wasm --annotated annotated-policy.wasm \
-	  --wasm-opt-flags "$(WASM_OPT_FLAGS)"
+	  --wasm-opt-flags "$(WASM_OPT_FLAGS)" $(BENCH_ARGS)
 
 # The deterministic budgets: module size and host calls per StatefulSet.
 budgets: annotated-policy.wasm

@@ -5,8 +5,11 @@
 //! policy-bench [--optimized policy-optimized.wasm] [--annotated annotated-policy.wasm]
 //!              [--settings examples/policy-server/policies.yml] [--iterations 1000]
 //!              [--warmup 50] [--wasm-opt-flags "-Oz ..."] [--baseline MODULE.wasm]
-//!              [--floor MODULE.wasm]
+//!              [--floor MODULE.wasm] [--requests small,real-cluster,large]
 //! ```
+//!
+//! `--requests` measures only the named requests (all three by default); the
+//! ratio lines whose rows were not measured are left out.
 //!
 //! Settings of the policy rows:
 //! - `operator`: `--settings`, by default the settings an operator deploys with
@@ -48,10 +51,12 @@ struct Options {
     wasm_opt_flags: String,
     baseline: Option<PathBuf>,
     floor: Option<PathBuf>,
+    requests: Option<Vec<String>>,
 }
 
 const USAGE: &str = "usage: policy-bench [--optimized FILE] [--annotated FILE] [--settings FILE] \
-[--iterations N] [--warmup N] [--wasm-opt-flags FLAGS] [--baseline FILE] [--floor FILE]";
+[--iterations N] [--warmup N] [--wasm-opt-flags FLAGS] [--baseline FILE] [--floor FILE] \
+[--requests LABEL,...]";
 
 fn parse_options() -> Result<Options> {
     let mut options = Options {
@@ -63,6 +68,7 @@ fn parse_options() -> Result<Options> {
         wasm_opt_flags: baseline::DEFAULT_WASM_OPT_FLAGS.into(),
         baseline: None,
         floor: None,
+        requests: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -86,6 +92,9 @@ fn parse_options() -> Result<Options> {
             "--wasm-opt-flags" => options.wasm_opt_flags = value,
             "--baseline" => options.baseline = Some(value.into()),
             "--floor" => options.floor = Some(value.into()),
+            "--requests" => {
+                options.requests = Some(value.split(',').map(|l| l.trim().to_string()).collect())
+            }
             _ => bail!("unknown argument {flag}\n{USAGE}"),
         }
     }
@@ -186,6 +195,22 @@ fn run() -> Result<()> {
             json: large::request(),
         },
     ];
+
+    let requests: Vec<Request> = match &options.requests {
+        None => requests.into(),
+        Some(wanted) => {
+            if let Some(unknown) = wanted
+                .iter()
+                .find(|w| !requests.iter().any(|r| r.label == w.as_str()))
+            {
+                bail!("--requests: no request labelled {unknown} (small, real-cluster, large)");
+            }
+            requests
+                .into_iter()
+                .filter(|r| wanted.iter().any(|w| w == r.label))
+                .collect()
+        }
+    };
 
     let mut rows = Vec::new();
     for request in &requests {
@@ -307,33 +332,45 @@ default = {{}}, all look-ups = {lookups}; the baseline and the floor get the ope
                     && r.settings_label == settings
             })
             .map(|(_, m)| m.summary.median.as_secs_f64())
-            .ok_or_else(|| anyhow!("no row {request} / {module} / {settings}"))
     };
-    let base = median("real-cluster", "baseline", "operator")?;
+    // A ratio of two rows, when both were measured.
+    let ratio = |over: (&str, &str, &str), under: (&str, &str, &str)| {
+        Some(median(over.0, over.1, over.2)? / median(under.0, under.1, under.2)?)
+    };
+    let baseline_row = ("real-cluster", "baseline", "operator");
     println!();
     for settings in ["operator", "platform", "default", "all look-ups"] {
-        println!(
-            "real-cluster median over the baseline's, {settings} settings: {:.2}",
-            median("real-cluster", "policy", settings)? / base
-        );
+        if let Some(r) = ratio(("real-cluster", "policy", settings), baseline_row) {
+            println!("real-cluster median over the baseline's, {settings} settings: {r:.2}");
+        }
     }
-    println!(
-        "ratio-platform: {:.2}",
-        median("real-cluster", "policy", "platform")? / base
-    );
-    println!(
-        "ratio-large-platform: {:.2}",
-        median("large", "policy", "platform")? / median("large", "baseline", "operator")?
-    );
-    println!(
-        "ratio-to-floor: {:.2}",
-        median("real-cluster", "policy", "operator")?
-            / median("real-cluster", "floor", "operator")?
-    );
-    println!(
-        "ratio-to-baseline: {:.2}",
-        median("real-cluster", "policy", "operator")? / base
-    );
+    let ratios = [
+        (
+            "ratio-platform",
+            ("real-cluster", "policy", "platform"),
+            baseline_row,
+        ),
+        (
+            "ratio-large-platform",
+            ("large", "policy", "platform"),
+            ("large", "baseline", "operator"),
+        ),
+        (
+            "ratio-to-floor",
+            ("real-cluster", "policy", "operator"),
+            ("real-cluster", "floor", "operator"),
+        ),
+        (
+            "ratio-to-baseline",
+            ("real-cluster", "policy", "operator"),
+            baseline_row,
+        ),
+    ];
+    for (label, over, under) in ratios {
+        if let Some(r) = ratio(over, under) {
+            println!("{label}: {r:.2}");
+        }
+    }
     Ok(())
 }
 
