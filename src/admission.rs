@@ -5,14 +5,13 @@ use crate::cluster::{Cluster, ClusterFacts, STATEFUL_SETS};
 use crate::defaults;
 use crate::request::{present, AdmissionRequest, ValidatePayload};
 use crate::settings::Settings;
-use crate::splice;
 use crate::statefulset::{self, StatefulSet};
 use crate::verdict::{self, Response, Verdict};
 use crate::violation::{quote, CheckId, Violation};
 
 /// Evaluates one `validate` payload. Every outcome is a verdict: bad input is
 /// refused with code 400, never a guest error (which policy-server turns into a 500).
-pub fn evaluate(payload: &[u8], cluster: &mut dyn Cluster) -> Response {
+pub fn evaluate<'a>(payload: &'a [u8], cluster: &mut dyn Cluster) -> Response<'a> {
     let payload = match ValidatePayload::parse(payload) {
         Ok(payload) => payload,
         Err(e) => {
@@ -54,12 +53,12 @@ pub fn evaluate(payload: &[u8], cluster: &mut dyn Cluster) -> Response {
     }
 }
 
-fn judge_statefulset(
-    request: &AdmissionRequest,
+fn judge_statefulset<'a>(
+    request: &AdmissionRequest<'a>,
     create: bool,
     settings: &Settings,
     cluster: &mut dyn Cluster,
-) -> Response {
+) -> Response<'a> {
     // Decode
     let Some(raw) = present(request.object) else {
         return verdict::bad_request("the admission request has no object".into());
@@ -93,7 +92,7 @@ fn judge_statefulset(
     let outcome = Verdict::from_violations(violations, &previous, settings);
     let mut mutated_object = None;
     if outcome.denials.is_empty() && !edits.is_empty() {
-        match splice::apply(raw, &edits) {
+        match defaults::locate(raw, &edits, &sts) {
             Ok(text) => mutated_object = Some(text),
             Err(e) => return verdict::bad_request(format!("{subject} cannot be defaulted: {e}")),
         }
@@ -106,7 +105,7 @@ fn service_delete(
     request: &AdmissionRequest,
     settings: &Settings,
     cluster: &mut dyn Cluster,
-) -> Response {
+) -> Response<'static> {
     if !settings.runs(CheckId::ServiceInUse) {
         return verdict::accept(Vec::new());
     }

@@ -25,7 +25,7 @@ use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use crate::settings::{Defaults, PodManagementPolicy, RetentionAction, UpdateStrategyType};
-use crate::splice::{self, Edit, Step};
+use crate::splice::{self, Edit, KnownObject, SpliceError, Spliced, Step};
 use crate::statefulset::{
     ObjectMeta, RetentionPolicy, RollingUpdate, StatefulSet, StatefulSetSpec, UpdateStrategy,
 };
@@ -38,6 +38,21 @@ const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-config
 
 const SPEC: Step<'static> = Step::Key("spec");
 const RETENTION_POLICY: &str = "persistentVolumeClaimRetentionPolicy";
+
+/// Where the edits of [`plan`] change the object's `text`, from which `sts`
+/// was decoded: every edit is inside `spec`, whose members the decoder
+/// recorded, so only the edited members are read.
+pub fn locate<'a>(
+    text: &'a str,
+    edits: &[Edit],
+    sts: &StatefulSet,
+) -> Result<Spliced<'a>, SpliceError> {
+    let known = KnownObject {
+        path: &[SPEC],
+        members: &sts.spec.members,
+    };
+    splice::locate(text, edits, Some(known))
+}
 
 /// Whether the object opted out of the platform defaults.
 pub fn opted_out(annotations: &BTreeMap<String, String>) -> bool {
@@ -287,7 +302,7 @@ impl<'a> Choices<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::plan;
+    use super::{locate, plan};
     use crate::json::decode;
     use crate::settings::Defaults;
     use crate::splice;
@@ -402,13 +417,23 @@ mod tests {
                     continue;
                 }
                 changed += 1;
-                let mutated = splice::apply(&text, &edits).expect("the edits apply");
+                let mutated = locate(&text, &edits, &sts)
+                    .expect("the edits apply")
+                    .to_string();
+                // Reading the spec's members where the decoder saw them gives
+                // what one pass over the whole text gives.
+                let walked = splice::apply(&text, &edits).expect("the edits apply");
+                assert_eq!(mutated, walked, "{defaults:?} on {text}");
                 let mut reread: StatefulSet = decode(&mutated).expect("the mutated object decodes");
+                // Where the members are differs from text to text.
+                sts.spec.members = Default::default();
+                let indexed = std::mem::take(&mut reread.spec.members);
                 assert_eq!(
                     format!("{:?}", reread.spec),
                     format!("{:?}", sts.spec),
                     "{defaults:?} on {text}"
                 );
+                reread.spec.members = indexed;
                 assert_eq!(
                     plan(&mut reread, &defaults),
                     Vec::new(),

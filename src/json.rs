@@ -6,9 +6,10 @@
 //! a typed view); policy-server and kwctl hand the policy objects re-serialised
 //! from a parsed value, so no key reaches it twice from them.
 
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{MapAccess, Visitor};
+use serde::de::value::{CowStrDeserializer, MapAccessDeserializer};
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 /// `null` where Kubernetes allows it, for fields whose absence has a natural empty value.
@@ -79,6 +80,156 @@ where
         .into_iter()
         .map(|Whole(item)| item)
         .collect())
+}
+
+/// Where the members of a decoded object are in the text it was decoded
+/// from, learned while decoding it: for each member in text order, the
+/// address and length of its key (its bytes between the quotes), or `None`
+/// for a key with escape sequences, which serde decodes into a new string.
+///
+/// The defaults edit members of a StatefulSet's `spec`, whose `template` may
+/// be a megabyte long; knowing where the members are lets [`crate::splice`]
+/// go straight to them instead of scanning the text up to them. Addresses
+/// rather than offsets because a decoder does not know where its text
+/// starts; [`MemberIndex::locate`] turns them into offsets of a given text,
+/// and refuses any that do not point at that text's keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberIndex(Vec<Option<(usize, usize)>>);
+
+impl MemberIndex {
+    /// Each member's key and the offset of its opening quote in `text`, in
+    /// text order; `None` when there is no member, or one cannot be located
+    /// in `text` (an escaped key, or an index of another text).
+    pub fn locate<'t>(&self, text: &'t str) -> Option<Vec<(&'t str, usize)>> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let base = text.as_ptr() as usize;
+        let bytes = text.as_bytes();
+        self.0
+            .iter()
+            .map(|key| {
+                let (address, len) = (*key)?;
+                let start = address.checked_sub(base)?;
+                let quote = start.checked_sub(1)?;
+                let end = start.checked_add(len)?;
+                let quoted = bytes.get(quote) == Some(&b'"') && bytes.get(end) == Some(&b'"');
+                quoted.then_some((text.get(start..end)?, quote))
+            })
+            .collect()
+    }
+}
+
+/// A typed view that keeps the [`MemberIndex`] of the object it was read from.
+pub trait Indexed {
+    fn set_members(&mut self, members: MemberIndex);
+}
+
+/// [`object`], also recording where the object's members are (see [`MemberIndex`]).
+pub fn indexed_object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default + Indexed,
+{
+    struct IndexedVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de> + Indexed> Visitor<'de> for IndexedVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            let mut members = MemberIndex::default();
+            let recording = RecordingKeys {
+                map,
+                members: &mut members,
+            };
+            let mut value = T::deserialize(MapAccessDeserializer::new(recording))?;
+            value.set_members(members);
+            Ok(value)
+        }
+    }
+
+    /// A present (non-null) object, read by the visitor above.
+    struct Present<T>(T);
+
+    impl<'de, T: Deserialize<'de> + Indexed> Deserialize<'de> for Present<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(IndexedVisitor(PhantomData))
+                .map(Present)
+        }
+    }
+
+    Ok(Option::<Present<T>>::deserialize(deserializer)?
+        .map(|Present(value)| value)
+        .unwrap_or_default())
+}
+
+/// A map whose keys are recorded into a [`MemberIndex`] on their way to the
+/// typed view's decoder; values pass through untouched.
+struct RecordingKeys<'m, A> {
+    map: A,
+    members: &'m mut MemberIndex,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for RecordingKeys<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        self.map.next_key_seed(RecordedKey {
+            seed,
+            members: self.members,
+        })
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.map.size_hint()
+    }
+}
+
+struct RecordedKey<'m, K> {
+    seed: K,
+    members: &'m mut MemberIndex,
+}
+
+impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for RecordedKey<'_, K> {
+    type Value = K::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<K::Value, D::Error> {
+        struct KeyText;
+        impl<'de> Visitor<'de> for KeyText {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(key))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(key.to_owned()))
+            }
+            fn visit_string<E>(self, key: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(key))
+            }
+        }
+        let key = deserializer.deserialize_str(KeyText)?;
+        self.members.0.push(match &key {
+            Cow::Borrowed(text) => Some((text.as_ptr() as usize, text.len())),
+            Cow::Owned(_) => None,
+        });
+        self.seed
+            .deserialize(CowStrDeserializer::<D::Error>::new(key))
+    }
 }
 
 /// Why an object did not decode: the path of the field and what was wrong.
@@ -216,4 +367,77 @@ fn string_at(json: &str, start: usize) -> (String, usize) {
     let end = (i + 1).min(bytes.len());
     let text = serde_json::from_str(&json[start..end]).unwrap_or_default();
     (text, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode, indexed_object, Indexed, MemberIndex};
+    use serde::Deserialize;
+
+    #[derive(Debug, Default, Deserialize)]
+    struct Outer {
+        #[serde(default, deserialize_with = "indexed_object")]
+        spec: Members,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    struct Members {
+        #[serde(skip)]
+        members: MemberIndex,
+    }
+
+    impl Indexed for Members {
+        fn set_members(&mut self, members: MemberIndex) {
+            self.members = members;
+        }
+    }
+
+    fn located(text: &str) -> Option<Vec<(&str, usize)>> {
+        let outer: Outer = decode(text).expect("decodes");
+        outer.spec.members.locate(text)
+    }
+
+    #[test]
+    fn the_index_names_every_member_where_its_key_is() {
+        let text = r#"{"a": "{\"spec\": 1}", "spec" : { "x":1,"y" : {"z":[]}, "x" :2 } }"#;
+        let members = located(text).expect("located");
+        let keys: Vec<&str> = members.iter().map(|(key, _)| *key).collect();
+        assert_eq!(keys, ["x", "y", "x"]);
+        for (key, quote) in members {
+            assert_eq!(&text[quote..quote + key.len() + 2], format!("\"{key}\""));
+        }
+    }
+
+    #[test]
+    fn no_index_without_members_or_for_an_escaped_key() {
+        assert_eq!(located(r#"{"spec": {}}"#), None);
+        assert_eq!(located(r#"{"spec": null}"#), None);
+        assert_eq!(located(r#"{}"#), None);
+        assert_eq!(located(r#"{"spec": {"a": 1, "\u0062": 2}}"#), None);
+    }
+
+    #[test]
+    fn an_index_locates_nothing_in_another_text() {
+        let text = r#"{"spec": {"a": 1}}"#;
+        let outer: Outer = decode(text).expect("decodes");
+        let copy = text.to_string();
+        assert_eq!(outer.spec.members.locate(&copy), None);
+        assert_eq!(outer.spec.members.locate(&text[..12]), None);
+        // A part of the same text holding the keys locates them in that part.
+        assert_eq!(outer.spec.members.locate(text), Some(vec![("a", 10)]));
+        assert_eq!(outer.spec.members.locate(&text[1..]), Some(vec![("a", 9)]));
+    }
+
+    #[test]
+    fn an_indexed_object_reads_as_an_object_does() {
+        for (text, refused) in [
+            (r#"{"spec": []}"#, true),
+            (r#"{"spec": "x"}"#, true),
+            (r#"{"spec": {"a": }}"#, true),
+            (r#"{"spec": null}"#, false),
+            (r#"{"spec": {"a": [1, {"b": null}]}}"#, false),
+        ] {
+            assert_eq!(decode::<Outer>(text).is_err(), refused, "{text}");
+        }
+    }
 }

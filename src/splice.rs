@@ -2,17 +2,28 @@
 //!
 //! The defaults change a handful of fields of an object that may be more than
 //! a megabyte long. Parsing it whole into a `serde_json::Value` and writing it
-//! back would cost more than the rest of the evaluation; instead, one pass over
-//! the text finds where each edited member is (skipping every other value
-//! without building anything) and the new text is the old one with the edits
-//! spliced in. Everything else, key order, list order, fields unknown to the
-//! policy and the spelling of numbers and strings, stays byte for byte.
+//! back would cost more than the rest of the evaluation; instead, the edited
+//! members are found in the text and the new text is the old one with the
+//! edits spliced in. Everything else, key order, list order, fields unknown to
+//! the policy and the spelling of numbers and strings, stays byte for byte.
+//!
+//! Finding a member means skipping the values before it, which for a
+//! StatefulSet's `spec` includes the pod template. When the decoder recorded
+//! where an object's members are ([`KnownObject`]), the edits inside it start
+//! from their member and read only its value (and, to append a member, the
+//! object's last value); otherwise one pass over the text, from the top,
+//! skips every value no edit goes through. Both give the same text.
+//!
+//! [`locate`] only finds the places; the new text is written once, straight
+//! into the response ([`Spliced::write_to`]), not built and then copied.
 //!
 //! The text is one the typed view has already decoded, so it is valid JSON;
 //! anything unexpected is still an error, never a panic.
 
 use serde_json::Value;
 use std::fmt;
+
+use crate::json::MemberIndex;
 
 /// One step of a path: an object member or an array element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,39 +64,161 @@ fn error<T>(what: impl Into<String>) -> Result<T, SpliceError> {
     Err(SpliceError(what.into()))
 }
 
-/// `text` with every edit applied. The edits' paths must be distinct and none
-/// may lead through another's member (the defaults plan guarantees both).
+/// An object whose members' places the decoder recorded: the one at `path`.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownObject<'k> {
+    pub path: &'k [Step<'static>],
+    pub members: &'k MemberIndex,
+}
+
+/// A text and the places where edits change it: the edited text, not yet written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spliced<'a> {
+    text: &'a str,
+    /// Sorted, not overlapping.
+    splices: Vec<Splice>,
+}
+
+impl Spliced<'_> {
+    /// The length of the edited text.
+    pub fn len(&self) -> usize {
+        let removed: usize = self.splices.iter().map(|s| s.end - s.start).sum();
+        let added: usize = self.splices.iter().map(|s| s.text.len()).sum();
+        self.text.len() - removed + added
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pieces of the edited text, in order.
+    fn pieces(&self) -> impl Iterator<Item = &str> {
+        let mut at = 0;
+        self.splices
+            .iter()
+            .flat_map(move |splice| {
+                let kept = self.text.get(at..splice.start).unwrap_or_default();
+                at = splice.end;
+                [kept, splice.text.as_str()]
+            })
+            .chain(std::iter::once_with(move || {
+                let last = self.splices.last().map_or(0, |s| s.end);
+                self.text.get(last..).unwrap_or_default()
+            }))
+    }
+
+    /// Appends the edited text to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len());
+        for piece in self.pieces() {
+            out.extend_from_slice(piece.as_bytes());
+        }
+    }
+}
+
+impl fmt::Display for Spliced<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.pieces().try_for_each(|piece| f.write_str(piece))
+    }
+}
+
+/// `text` with every edit applied.
 pub fn apply(text: &str, edits: &[Edit]) -> Result<String, SpliceError> {
+    Ok(locate(text, edits, None)?.to_string())
+}
+
+/// Where every edit changes `text`. The edits' paths must be distinct and
+/// none may lead through another's member (the defaults plan guarantees
+/// both). With `known`, edits inside that object start from its members.
+pub fn locate<'a>(
+    text: &'a str,
+    edits: &[Edit],
+    known: Option<KnownObject>,
+) -> Result<Spliced<'a>, SpliceError> {
     let bytes = text.as_bytes();
     let mut splices = Vec::with_capacity(edits.len());
-    let targets: Vec<Target> = edits
-        .iter()
-        .enumerate()
-        .map(|(edit, e)| Target {
-            edit,
-            rest: &e.path,
-        })
-        .collect();
-    let start = skip_whitespace(bytes, 0);
-    walk(bytes, start, &targets, edits, &mut splices)?;
+    let inside = |known: &KnownObject| {
+        edits
+            .iter()
+            .all(|e| e.path.len() > known.path.len() && e.path.starts_with(known.path))
+    };
+    match known
+        .filter(inside)
+        .and_then(|k| Some((k.path.len(), k.members.locate(text)?)))
+    {
+        Some((depth, members)) => {
+            let targets: Vec<Target> = edits
+                .iter()
+                .enumerate()
+                .map(|(edit, e)| Target {
+                    edit,
+                    rest: &e.path[depth..],
+                })
+                .collect();
+            splice_known_object(bytes, &members, &targets, edits, &mut splices)?;
+        }
+        None => {
+            let targets: Vec<Target> = edits
+                .iter()
+                .enumerate()
+                .map(|(edit, e)| Target {
+                    edit,
+                    rest: &e.path,
+                })
+                .collect();
+            let start = skip_whitespace(bytes, 0);
+            walk(bytes, start, &targets, edits, &mut splices)?;
+        }
+    }
     if splices.len() != edits.len() {
         return error("an edit's path does not lead to an object member");
     }
     // Stable: insertions at one place keep the order of their edits.
     splices.sort_by_key(|s| (s.start, s.end));
-    let added: usize = splices.iter().map(|s| s.text.len()).sum();
-    let mut out = String::with_capacity(text.len() + added);
     let mut at = 0;
     for splice in &splices {
         if splice.start < at {
             return error("two edits overlap");
         }
-        out.push_str(text.get(at..splice.start).unwrap_or_default());
-        out.push_str(&splice.text);
+        if text.get(splice.start..splice.end).is_none() {
+            return error("an edit's place is not at a character boundary");
+        }
         at = splice.end;
     }
-    out.push_str(text.get(at..).unwrap_or_default());
-    Ok(out)
+    Ok(Spliced { text, splices })
+}
+
+/// The splices of `targets` inside an object whose members are at `members`
+/// (key, offset of the key's quote): each member an edit names is read where
+/// it is; absent members are appended after the last one.
+fn splice_known_object(
+    bytes: &[u8],
+    members: &[(&str, usize)],
+    targets: &[Target],
+    edits: &[Edit],
+    splices: &mut Vec<Splice>,
+) -> Result<(), SpliceError> {
+    let mut found = vec![false; targets.len()];
+    for (key, quote) in members {
+        let named = |target: &Target| target.rest.first() == Some(&Step::Key(key));
+        if !targets.iter().any(named) {
+            continue;
+        }
+        let (_, value_start) = member(bytes, *quote)?;
+        member_splices(bytes, key, value_start, targets, &mut found, edits, splices)?;
+    }
+    if found.iter().all(|f| *f) {
+        return Ok(());
+    }
+    let Some((_, last)) = members.last() else {
+        return error("malformed object");
+    };
+    let (_, value_start) = member(bytes, *last)?;
+    let close = skip_whitespace(bytes, skip_value(bytes, value_start)?);
+    if bytes.get(close) != Some(&b'}') {
+        return error("malformed object");
+    }
+    append_absent(close, members.len(), targets, &found, edits, splices)
 }
 
 /// Where the value at `path` is in `text`, without reading anything else:
@@ -145,6 +278,7 @@ struct Target<'a> {
 }
 
 /// Replace `start..end` by `text` (an insertion when `start == end`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Splice {
     start: usize,
     end: usize,
@@ -187,41 +321,15 @@ fn walk_object(
             _ => return error("malformed object"),
         }
         let (key, value_start) = member(bytes, at)?;
-        let mut deeper = Vec::new();
-        for (i, target) in targets.iter().enumerate() {
-            let Some((Step::Key(wanted), rest)) = target.rest.split_first() else {
-                continue;
-            };
-            if *wanted != key {
-                continue;
-            }
-            if found[i] {
-                return error(format!("the key {key:?} is written twice"));
-            }
-            found[i] = true;
-            if rest.is_empty() {
-                deeper.push(None);
-                splices.push(Splice {
-                    start: value_start,
-                    end: 0, // set once the value's end is known
-                    text: edits[target.edit].value.to_string(),
-                });
-            } else {
-                deeper.push(Some(Target {
-                    edit: target.edit,
-                    rest,
-                }));
-            }
-        }
-        let replaced = deeper.iter().filter(|t| t.is_none()).count();
-        let through: Vec<Target> = deeper.into_iter().flatten().collect();
-        if replaced > 0 && !through.is_empty() {
-            return error("an edit replaces a member another edit goes through");
-        }
-        let value_end = walk(bytes, value_start, &through, edits, splices)?;
-        for splice in splices.iter_mut().rev().take(replaced) {
-            splice.end = value_end;
-        }
+        let value_end = member_splices(
+            bytes,
+            &key,
+            value_start,
+            targets,
+            &mut found,
+            edits,
+            splices,
+        )?;
         members += 1;
         at = skip_whitespace(bytes, value_end);
         match bytes.get(at) {
@@ -230,20 +338,82 @@ fn walk_object(
             _ => return error("malformed object"),
         }
     }
-    // Members not found are appended, when they are the last step.
-    for (target, _) in targets.iter().zip(&found).filter(|(_, found)| !**found) {
+    append_absent(at, members, targets, &found, edits, splices)?;
+    Ok(at + 1)
+}
+
+/// Records the splices of the `targets` that name member `key` (whose value
+/// starts at `value_start`), marking them found; returns where the value ends.
+fn member_splices(
+    bytes: &[u8],
+    key: &str,
+    value_start: usize,
+    targets: &[Target],
+    found: &mut [bool],
+    edits: &[Edit],
+    splices: &mut Vec<Splice>,
+) -> Result<usize, SpliceError> {
+    let mut deeper = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        let Some((Step::Key(wanted), rest)) = target.rest.split_first() else {
+            continue;
+        };
+        if *wanted != key {
+            continue;
+        }
+        if found[i] {
+            return error(format!("the key {key:?} is written twice"));
+        }
+        found[i] = true;
+        if rest.is_empty() {
+            deeper.push(None);
+            splices.push(Splice {
+                start: value_start,
+                end: 0, // set once the value's end is known
+                text: edits[target.edit].value.to_string(),
+            });
+        } else {
+            deeper.push(Some(Target {
+                edit: target.edit,
+                rest,
+            }));
+        }
+    }
+    let replaced = deeper.iter().filter(|t| t.is_none()).count();
+    let through: Vec<Target> = deeper.into_iter().flatten().collect();
+    if replaced > 0 && !through.is_empty() {
+        return error("an edit replaces a member another edit goes through");
+    }
+    let value_end = walk(bytes, value_start, &through, edits, splices)?;
+    for splice in splices.iter_mut().rev().take(replaced) {
+        splice.end = value_end;
+    }
+    Ok(value_end)
+}
+
+/// Appends, at `close` (the object's closing brace, after `members` members),
+/// the members of the targets not found, which must be their last step.
+fn append_absent(
+    close: usize,
+    mut members: usize,
+    targets: &[Target],
+    found: &[bool],
+    edits: &[Edit],
+    splices: &mut Vec<Splice>,
+) -> Result<(), SpliceError> {
+    for (target, _) in targets.iter().zip(found).filter(|(_, found)| !**found) {
         let [Step::Key(key)] = target.rest else {
             return error("an edit's path leads through a member that is absent");
         };
         let comma = if members > 0 { "," } else { "" };
         members += 1;
         splices.push(Splice {
-            start: at,
-            end: at,
+            start: close,
+            end: close,
             text: format!("{comma}{}:{}", Value::from(*key), edits[target.edit].value),
         });
     }
-    Ok(at + 1)
+    Ok(())
 }
 
 fn walk_array(
@@ -378,7 +548,7 @@ fn skip_value(bytes: &[u8], at: usize) -> Result<usize, SpliceError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{apply, find, Edit, Step};
+    use super::{apply, find, locate, Edit, KnownObject, Step};
     use serde_json::{json, Value};
 
     fn spliced(text: &str, edits: &[Edit]) -> String {
@@ -521,6 +691,109 @@ mod tests {
         }
         assert_eq!(find("[1,", &[Step::Index(3)]), None);
         assert_eq!(find("", &[]), None);
+    }
+
+    /// Edits inside an object whose members the decoder indexed give the
+    /// text one pass from the top gives, wherever the members are.
+    #[test]
+    fn known_members_give_the_text_of_the_walk() {
+        let spec = [Step::Key("spec")];
+        let edits = [
+            Edit::new(
+                vec![Step::Key("spec"), Step::Key("podManagementPolicy")],
+                "Parallel",
+            ),
+            Edit::new(
+                vec![
+                    Step::Key("spec"),
+                    Step::Key("updateStrategy"),
+                    Step::Key("rollingUpdate"),
+                ],
+                json!({"partition": 1}),
+            ),
+            Edit::new(
+                vec![
+                    Step::Key("spec"),
+                    Step::Key("volumeClaimTemplates"),
+                    Step::Index(1),
+                    Step::Key("spec"),
+                    Step::Key("storageClassName"),
+                ],
+                "fast",
+            ),
+            Edit::new(
+                vec![
+                    Step::Key("spec"),
+                    Step::Key("persistentVolumeClaimRetentionPolicy"),
+                ],
+                json!({"whenDeleted": "Retain"}),
+            ),
+        ];
+        let claims = r#"[{"spec":{}}, {"spec": {"storageClassName": null, "x": "]"}}]"#;
+        for (text, indexed) in [
+            format!(
+                r#"{{"metadata":{{"name":"a"}},"spec":{{"updateStrategy":{{}},"template":{{"a":"}}"}},"volumeClaimTemplates":{claims}}}}}"#
+            ),
+            format!(
+                r#"{{ "spec" : {{ "volumeClaimTemplates" : {claims} , "podManagementPolicy" : null , "updateStrategy" : {{"type":"RollingUpdate"}} }} , "status": {{}} }}"#
+            ),
+            format!(
+                r#"{{"spec":{{"podManagementPolicy":"OrderedReady","volumeClaimTemplates":{claims},"updateStrategy":{{"rollingUpdate":null}},"template":{{}}}}}}"#
+            ),
+            // An escaped key: no index, the walk from the top.
+            format!(
+                r#"{{"spec":{{"podManagementPolicy":"OrderedReady","volumeClaimTemplates":{claims},"updateStrategy":{{}},"t\u0065mplate":{{}}}}}}"#
+            ),
+        ]
+        .into_iter()
+        .zip([true, true, true, false])
+        {
+            let sts = crate::statefulset::decode(&text).expect("decodes");
+            assert_eq!(sts.spec.members.locate(&text).is_some(), indexed, "{text}");
+            let known = KnownObject {
+                path: &spec,
+                members: &sts.spec.members,
+            };
+            let located = locate(&text, &edits, Some(known)).expect("located");
+            let walked = apply(&text, &edits).expect("walked");
+            assert_eq!(located.to_string(), walked, "{text}");
+            assert_eq!(located.len(), walked.len());
+            let mut written = b"x".to_vec();
+            located.write_to(&mut written);
+            assert_eq!(written, format!("x{walked}").into_bytes());
+            serde_json::from_str::<Value>(&walked).expect("valid JSON");
+        }
+    }
+
+    /// An edit outside the indexed object, or an index of another text: the walk.
+    #[test]
+    fn known_members_are_used_only_where_they_apply() {
+        let text = r#"{"metadata":{"a":1},"spec":{"b":2}}"#;
+        let sts = crate::statefulset::decode(text).expect("decodes");
+        let spec = [Step::Key("spec")];
+        let known = KnownObject {
+            path: &spec,
+            members: &sts.spec.members,
+        };
+        let outside = [
+            Edit::new(vec![Step::Key("spec"), Step::Key("b")], 3),
+            Edit::new(vec![Step::Key("metadata"), Step::Key("a")], 4),
+        ];
+        assert_eq!(
+            locate(text, &outside, Some(known)).unwrap().to_string(),
+            r#"{"metadata":{"a":4},"spec":{"b":3}}"#
+        );
+        let copy = text.to_string();
+        let inside = [Edit::new(vec![Step::Key("spec"), Step::Key("c")], 5)];
+        assert_eq!(
+            locate(&copy, &inside, Some(known)).unwrap().to_string(),
+            r#"{"metadata":{"a":1},"spec":{"b":2,"c":5}}"#
+        );
+        let whole = [Edit::new(vec![Step::Key("spec")], json!({}))];
+        assert_eq!(
+            locate(text, &whole, Some(known)).unwrap().to_string(),
+            r#"{"metadata":{"a":1},"spec":{}}"#
+        );
     }
 
     #[test]

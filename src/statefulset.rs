@@ -10,7 +10,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
-use crate::json::{self, null_as_default, object, objects, optional_object, DecodeError};
+use crate::json::{
+    self, indexed_object, null_as_default, object, objects, optional_object, DecodeError, Indexed,
+    MemberIndex,
+};
 use crate::labels::LabelSelector;
 use crate::quantity::Quantity;
 use crate::violation::quote;
@@ -23,7 +26,7 @@ pub const BETA_STORAGE_CLASS_ANNOTATION: &str = "volume.beta.kubernetes.io/stora
 pub struct StatefulSet {
     #[serde(deserialize_with = "object")]
     pub metadata: ObjectMeta,
-    #[serde(deserialize_with = "object")]
+    #[serde(deserialize_with = "indexed_object")]
     pub spec: StatefulSetSpec,
 }
 
@@ -62,6 +65,16 @@ pub struct StatefulSetSpec {
     /// only inside an existing spec.
     #[serde(skip_deserializing, default = "read_from_an_object")]
     pub decoded: bool,
+    /// Where the spec's members are in the object's text: the defaults'
+    /// edits go straight to them (see `splice::locate`).
+    #[serde(skip)]
+    pub members: MemberIndex,
+}
+
+impl Indexed for StatefulSetSpec {
+    fn set_members(&mut self, members: MemberIndex) {
+        self.members = members;
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

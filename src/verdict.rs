@@ -4,28 +4,30 @@
 use std::collections::BTreeMap;
 
 use crate::settings::{LookupFailure, Settings};
+use crate::splice::Spliced;
 use crate::violation::{Action, Violation};
 
 /// The answer of `validate`: the SDK's `ValidationResponse`, except that the
 /// mutated object is the JSON text the defaults spliced, written out as it is
 /// (see [`Response::to_json`]) rather than parsed and serialised again.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
+pub struct Response<'a> {
     pub accepted: bool,
     pub message: Option<String>,
     pub code: Option<u16>,
-    /// Valid JSON by construction: the request's object with edits spliced in.
-    pub mutated_object: Option<String>,
+    /// Valid JSON by construction: the request's object with edits spliced
+    /// in, written straight into the response bytes.
+    pub mutated_object: Option<Spliced<'a>>,
     pub audit_annotations: Option<BTreeMap<String, String>>,
     pub warnings: Option<Vec<String>>,
 }
 
-impl Response {
+impl Response<'_> {
     /// The bytes hosts read: the members of the SDK's `ValidationResponse`,
     /// in its order, `null` for none.
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let object = self.mutated_object.as_deref().unwrap_or("null");
-        let mut out = Vec::with_capacity(object.len() + 256);
+        let object_len = self.mutated_object.as_ref().map_or(4, Spliced::len);
+        let mut out = Vec::with_capacity(object_len + 256);
         out.extend_from_slice(br#"{"accepted":"#);
         serde_json::to_writer(&mut out, &self.accepted)?;
         out.extend_from_slice(br#","message":"#);
@@ -33,7 +35,10 @@ impl Response {
         out.extend_from_slice(br#","code":"#);
         serde_json::to_writer(&mut out, &self.code)?;
         out.extend_from_slice(br#","mutated_object":"#);
-        out.extend_from_slice(object.as_bytes());
+        match &self.mutated_object {
+            Some(object) => object.write_to(&mut out),
+            None => out.extend_from_slice(b"null"),
+        }
         out.extend_from_slice(br#","audit_annotations":"#);
         serde_json::to_writer(&mut out, &self.audit_annotations)?;
         out.extend_from_slice(br#","warnings":"#);
@@ -90,7 +95,7 @@ impl Verdict {
 
     /// The response: refused with every denial in one message, or accepted with
     /// the warnings and, when the object was defaulted, the mutated object.
-    pub fn respond(self, subject: &str, mutated_object: Option<String>) -> Response {
+    pub fn respond<'a>(self, subject: &str, mutated_object: Option<Spliced<'a>>) -> Response<'a> {
         let warnings = (!self.warnings.is_empty()).then_some(self.warnings);
         if self.denials.is_empty() {
             return Response {
@@ -124,7 +129,7 @@ impl Verdict {
     }
 }
 
-pub fn accept(warnings: Vec<String>) -> Response {
+pub fn accept(warnings: Vec<String>) -> Response<'static> {
     Verdict {
         denials: Vec::new(),
         warnings,
@@ -133,7 +138,7 @@ pub fn accept(warnings: Vec<String>) -> Response {
 }
 
 /// A request the policy cannot judge: 400, with what was wrong.
-pub fn bad_request(message: String) -> Response {
+pub fn bad_request(message: String) -> Response<'static> {
     Response {
         accepted: false,
         message: Some(message),
@@ -147,18 +152,22 @@ pub fn bad_request(message: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::Response;
+    use crate::splice::{self, Edit, Step};
     use kubewarden_policy_sdk::response::ValidationResponse;
     use serde_json::json;
 
-    /// The bytes are those the SDK's own type serialises to.
+    /// The bytes are those the SDK's own type serialises to, the mutated
+    /// object written from the request's text and the edits' places.
     #[test]
     fn the_wire_format_is_the_sdks() {
-        let object = json!({"spec": {"a": [1, "b"]}, "z": null});
+        let text = json!({"spec": {"a": [1, "b"]}, "z": null}).to_string();
+        let edits = [Edit::new(vec![Step::Key("z")], json!({"k": "é"}))];
+        let object = json!({"spec": {"a": [1, "b"]}, "z": {"k": "é"}});
         let ours = Response {
             accepted: true,
             message: Some("a \"quoted\" message".into()),
             code: Some(400),
-            mutated_object: Some(object.to_string()),
+            mutated_object: Some(splice::locate(&text, &edits, None).unwrap()),
             audit_annotations: Some([("k".to_string(), "v".to_string())].into()),
             warnings: Some(vec!["w".into()]),
         };
