@@ -3,7 +3,7 @@
 use crate::checks::{self, services_in_use};
 use crate::cluster::{Cluster, ClusterFacts, STATEFUL_SETS};
 use crate::defaults;
-use crate::request::{present, AdmissionRequest, ValidatePayload};
+use crate::request::{present, AdmissionRequest, RequestObject, ValidatePayload};
 use crate::settings::Settings;
 use crate::statefulset::{self, StatefulSet};
 use crate::verdict::{self, Response, Verdict};
@@ -12,7 +12,15 @@ use crate::violation::{quote, CheckId, Violation};
 /// Evaluates one `validate` payload. Every outcome is a verdict: bad input is
 /// refused with code 400, never a guest error (which policy-server turns into a 500).
 pub fn evaluate<'a>(payload: &'a [u8], cluster: &mut dyn Cluster) -> Response<'a> {
-    let payload = match ValidatePayload::parse(payload) {
+    evaluate_read(ValidatePayload::parse(payload), cluster)
+}
+
+/// [`evaluate`], the payload already read (in one pass or two, see `request`).
+pub fn evaluate_read<'a>(
+    payload: Result<ValidatePayload<'a>, serde_json::Error>,
+    cluster: &mut dyn Cluster,
+) -> Response<'a> {
+    let payload = match payload {
         Ok(payload) => payload,
         Err(e) => {
             return verdict::bad_request(format!("the admission request does not decode: {e}"))
@@ -24,7 +32,8 @@ pub fn evaluate<'a>(payload: &'a [u8], cluster: &mut dyn Cluster) -> Response<'a
         Ok(settings) => settings,
         Err(e) => return verdict::bad_request(format!("invalid policy settings: {e}")),
     };
-    let request = payload.request;
+    let mut request = payload.request;
+    let object = request.object.take();
     let operation = request.operation.as_deref().unwrap_or("");
 
     // The policy judges the StatefulSet object; subresource writes (status,
@@ -47,7 +56,7 @@ pub fn evaluate<'a>(payload: &'a [u8], cluster: &mut dyn Cluster) -> Response<'a
     }
     match operation {
         "CREATE" | "UPDATE" => {
-            judge_statefulset(&request, operation == "CREATE", &settings, cluster)
+            judge_statefulset(&request, object, operation == "CREATE", &settings, cluster)
         }
         _ => verdict::accept(Vec::new()),
     }
@@ -55,15 +64,21 @@ pub fn evaluate<'a>(payload: &'a [u8], cluster: &mut dyn Cluster) -> Response<'a
 
 fn judge_statefulset<'a>(
     request: &AdmissionRequest<'a>,
+    object: Option<RequestObject<'a>>,
     create: bool,
     settings: &Settings,
     cluster: &mut dyn Cluster,
 ) -> Response<'a> {
-    // Decode
-    let Some(raw) = present(request.object) else {
+    // Decode (unless the payload's reading already did)
+    let Some(object) = object.filter(|object| present(Some(object.text)).is_some()) else {
         return verdict::bad_request("the admission request has no object".into());
     };
-    let mut sts = match decode(raw, request) {
+    let raw = object.text;
+    let decoded = match object.view {
+        Some(view) => Ok(with_namespace(view, request)),
+        None => decode(raw, request),
+    };
+    let mut sts = match decoded {
         Ok(sts) => sts,
         Err(message) => return verdict::bad_request(message),
     };

@@ -15,8 +15,9 @@ pub mod violation;
 
 pub mod labels;
 
-pub mod request;
 pub mod statefulset;
+
+pub mod request;
 
 pub mod settings;
 

@@ -306,17 +306,25 @@ impl QuantityText {
 /// when a claim requests a quantity [`QuantityText`] refuses.
 pub fn decode(text: &str) -> Result<StatefulSet, DecodeError> {
     let sts: StatefulSet = json::decode(text)?;
+    match refused_quantity(&sts) {
+        Some(refusal) => Err(refusal),
+        None => Ok(sts),
+    }
+}
+
+/// The first claim quantity [`QuantityText`] refused, with its field.
+pub fn refused_quantity(sts: &StatefulSet) -> Option<DecodeError> {
     for (i, claim) in sts.spec.volume_claim_templates.iter().enumerate() {
         for (key, QuantityText(_, refusal)) in &claim.spec.resources.requests {
             if let Some(reason) = refusal {
-                return Err(DecodeError {
+                return Some(DecodeError {
                     field: format!("spec.volumeClaimTemplates[{i}].spec.resources.requests.{key}"),
                     reason: reason.clone(),
                 });
             }
         }
     }
-    Ok(sts)
+    None
 }
 
 /// The value of a `decoded` flag: serde gives skipped fields their default

@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use statefulset_policy::cluster::PodDisruptionBudget;
 use statefulset_policy::json::{self, Whole};
-use statefulset_policy::statefulset::StatefulSet;
+use statefulset_policy::request::ValidatePayload;
+use statefulset_policy::statefulset::{self, StatefulSet};
 
 /// The field serde_path_to_error names, and serde_json's reason.
 fn tracked<T: DeserializeOwned>(text: &str) -> Option<(String, String)> {
@@ -200,4 +201,77 @@ fn the_top_level_and_escaped_keys() {
         json::decode::<StatefulSet>(text).unwrap_err().field,
         "metadata.annotations.a\"b\\cé"
     );
+}
+
+/// The payload as policy-server and kwctl write it (keys sorted, compact),
+/// and pretty-printed in file order.
+fn payloads(request: &Value) -> [String; 2] {
+    let mut sorted = json!({"request": request, "settings": {}});
+    sorted.sort_all_objects();
+    [
+        sorted.to_string(),
+        serde_json::to_string_pretty(&json!({"request": request, "settings": {}})).unwrap(),
+    ]
+}
+
+/// Every bundled request is read in one pass, unless its object does not
+/// decode as a StatefulSet view: then the two passes name the reason. Both
+/// readings find the same object text and the same view.
+#[test]
+fn the_bundled_requests_read_in_one_pass_as_in_two() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/requests");
+    let mut one_pass = 0;
+    for entry in std::fs::read_dir(&dir).expect("e2e/requests") {
+        let path = entry.expect("an entry").path();
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let request = file.get("request").cloned().unwrap_or(file);
+        for payload in payloads(&request) {
+            let two = ValidatePayload::parse_in_two_passes(payload.as_bytes()).expect("reads");
+            let text = two.request.object.as_ref().map(|o| o.text);
+            let decodes = text.is_none_or(|t| statefulset::decode(t).is_ok());
+            let Some(one) = ValidatePayload::parse_in_one_pass(payload.as_bytes()) else {
+                assert!(!decodes, "{}: not read in one pass", path.display());
+                continue;
+            };
+            one_pass += 1;
+            let object = one.request.object.as_ref();
+            assert_eq!(object.map(|o| o.text), text, "{}", path.display());
+            let view = object
+                .and_then(|o| o.view.as_ref())
+                .map(|v| format!("{v:?}"));
+            let decoded = text.map(|t| format!("{:?}", statefulset::decode(t).unwrap()));
+            assert_eq!(view, decoded, "{}", path.display());
+            assert_eq!(one.settings, two.settings);
+            assert_eq!(one.request.old_object, two.request.old_object);
+        }
+    }
+    assert!(one_pass > 100, "{one_pass}");
+}
+
+/// The object's text is found whether another member follows it or not, with
+/// any whitespace; a payload the one pass refuses is read in two.
+#[test]
+fn the_object_text_is_found_wherever_it_is() {
+    let object = r#"{"spec": {"replicas": 2}}"#;
+    for payload in [
+        format!(r#"{{"request":{{"object":{object},"operation":"CREATE"}}}}"#),
+        format!(r#"{{"request":{{"operation":"CREATE","object":{object}}},"settings":{{}}}}"#),
+        format!("{{ \"request\" : {{ \"object\" :\n {object}\t ,\r\n \"oldObject\" : null }} }}"),
+        format!(r#"{{"settings":null,"request":{{"object":{object}}}}}"#),
+    ] {
+        let one = ValidatePayload::parse_in_one_pass(payload.as_bytes()).expect("one pass");
+        let read = one.request.object.expect("an object");
+        assert_eq!(read.text, object, "{payload}");
+        assert_eq!(read.view.expect("a view").spec.replicas, Some(2));
+    }
+    for refused in [
+        r#"{"request":{"object":{"spec":{"replicas":"2"}}}}"#.as_bytes(),
+        r#"{"request":{"object":{"spec":{"volumeClaimTemplates":[{"spec":{"resources":{"requests":{"storage":1e400}}}}]}}}}"#.as_bytes(),
+        r#"{"request":{"object":[1]}}"#.as_bytes(),
+        b"{\"request\":{\"object\":{\"a\":\"\xff\"}}}",
+    ] {
+        assert!(ValidatePayload::parse_in_one_pass(refused).is_none());
+    }
+    let no_object = ValidatePayload::parse_in_one_pass(br#"{"request":{"object":null}}"#);
+    assert!(no_object.expect("one pass").request.object.is_none());
 }

@@ -23,16 +23,29 @@ use statefulset_policy::admission;
 use statefulset_policy::cluster::{
     Cluster, LookupError, PodDisruptionBudget, Service, StorageClass,
 };
+use statefulset_policy::request::ValidatePayload;
 use statefulset_policy::statefulset::StatefulSet;
 
-/// The policy's answer as hosts read it: `validate`'s bytes, decoded with the SDK's type.
-fn evaluate(
-    payload: &[u8],
-    cluster: &mut dyn statefulset_policy::cluster::Cluster,
-) -> ValidationResponse {
-    let bytes = admission::evaluate(payload, cluster)
+/// The policy's answer as hosts read it: `validate`'s bytes, decoded with the
+/// SDK's type. Every evaluation of these properties also holds the payload's
+/// reading in one pass to the reading in two (see `request`): same bytes.
+/// Look-ups are answered by [`HappyCluster`].
+fn evaluate(payload: &[u8]) -> ValidationResponse {
+    let bytes = admission::evaluate(payload, &mut HappyCluster)
         .to_json()
         .expect("the response serialises");
+    let in_two_passes = admission::evaluate_read(
+        ValidatePayload::parse_in_two_passes(payload),
+        &mut HappyCluster,
+    )
+    .to_json()
+    .expect("the response serialises");
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        String::from_utf8_lossy(&in_two_passes),
+        "read in one pass and in two: {}",
+        String::from_utf8_lossy(payload)
+    );
     serde_json::from_slice(&bytes).expect("the response is the SDK's ValidationResponse")
 }
 
@@ -82,10 +95,7 @@ fn payload_text(operation: &str, object: &str, settings: &Value) -> String {
 }
 
 fn judge(operation: &str, object: &str, settings: &Value) -> ValidationResponse {
-    evaluate(
-        payload_text(operation, object, settings).as_bytes(),
-        &mut HappyCluster,
-    )
+    evaluate(payload_text(operation, object, settings).as_bytes())
 }
 
 fn create(object: &Value, settings: &Value) -> ValidationResponse {
@@ -808,7 +818,7 @@ fn an_envelope_array_is_not_read_by_position() {
         r#"{"request":{"uid":"1","kind":["","v1","Service"],"operation":"DELETE","name":"nginx","namespace":"default"},"settings":{}}"#,
         r#"{"request":["1",{"group":"apps","version":"v1","kind":"StatefulSet"},"CREATE"],"settings":{}}"#,
     ] {
-        let response = evaluate(payload.as_bytes(), &mut HappyCluster);
+        let response = evaluate(payload.as_bytes());
         assert!(!response.accepted, "{payload}");
         assert_eq!(response.code, Some(400), "{payload}");
         let message = response.message.unwrap_or_default();

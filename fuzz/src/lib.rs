@@ -13,6 +13,7 @@ pub mod text;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::Value;
 use statefulset_policy::admission;
+use statefulset_policy::request::ValidatePayload;
 
 /// The policy's answer as hosts read it: `validate`'s bytes, decoded with the SDK's type.
 pub fn evaluate(
@@ -64,6 +65,16 @@ pub fn evaluate_and_check(payload: &[u8], seed: u8) {
     }
     let mut cluster = FakeCluster::new(seed);
     let answer = admission::evaluate(payload, &mut cluster);
+    // Read in one pass or in two (see the policy's `request`): the same bytes.
+    let in_two_passes = admission::evaluate_read(
+        ValidatePayload::parse_in_two_passes(payload),
+        &mut FakeCluster::new(seed),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&answer.to_json().expect("the response serialises")),
+        String::from_utf8_lossy(&in_two_passes.to_json().expect("the response serialises")),
+        "the payload read in one pass and in two is answered differently"
+    );
     // A mutation copies the object's text as written, numbers the policy does
     // not read included: one out of f64's range (`1e400`) then fails the host's
     // parse of the response. No host sends such an object: policy-server, kwctl
