@@ -57,12 +57,13 @@ pub fn storage_class_allowed(
     };
     let mut violations = Vec::new();
     for (i, claim) in claims.iter().enumerate() {
-        let field = format!("{}.{}", claim_path(i, claim), claim.storage_class_field());
+        // Worded only for a violation: a set may have a hundred claims.
+        let field = || format!("{}.{}", claim_path(i, claim), claim.storage_class_field());
         if let Some(class) = claim.storage_class() {
             if !storage.class_acceptable(class) {
                 violations.push(Violation::new(
                     CheckId::StorageClassAllowed,
-                    field,
+                    field(),
                     quote(class),
                     rule.clone(),
                 ));
@@ -74,7 +75,7 @@ pub fn storage_class_allowed(
                 Some(default) if storage.class_acceptable(&default.metadata.name) => {}
                 Some(default) => violations.push(Violation::new(
                     CheckId::StorageClassAllowed,
-                    field,
+                    field(),
                     format!("absent (cluster default {})", quote(&default.metadata.name)),
                     format!("{rule}; a claim that names no class gets the cluster's default class"),
                 )),
@@ -82,7 +83,7 @@ pub fn storage_class_allowed(
                 // then they get that class, whatever it is.
                 None if allowlist => violations.push(Violation::new(
                     CheckId::StorageClassAllowed,
-                    field,
+                    field(),
                     "absent (the cluster has no default class)",
                     format!("{rule}; the claim names no class, so it would get whatever class becomes the default"),
                 )),
@@ -95,7 +96,7 @@ pub fn storage_class_allowed(
                 lookup_failed: !allowlist,
                 ..Violation::new(
                     CheckId::StorageClassAllowed,
-                    field,
+                    field(),
                     "absent",
                     format!(
                         "{rule}; the claim names no class, so it would get the cluster's default class, which is unknown: {}",
@@ -105,7 +106,7 @@ pub fn storage_class_allowed(
             }),
             _ if allowlist => violations.push(Violation::new(
                 CheckId::StorageClassAllowed,
-                field,
+                field(),
                 "absent",
                 format!("{rule}; the claim names no class, so it would get the cluster's default class"),
             )),
@@ -151,7 +152,7 @@ pub fn storage_class_facts(
     let mut violations = Vec::new();
     for (i, claim) in claims.iter().enumerate() {
         let class = claim.storage_class();
-        let field = format!("{}.{}", claim_path(i, claim), claim.storage_class_field());
+        let field = || format!("{}.{}", claim_path(i, claim), claim.storage_class_field());
         let resolved: Option<&StorageClass> = match class {
             // No dynamic provisioning: binds to a pre-provisioned volume without class.
             Some("") => None,
@@ -165,7 +166,7 @@ pub fn storage_class_facts(
             };
             violations.push(Violation::new(
                 CheckId::StorageClassExists,
-                field.clone(),
+                field(),
                 class_found(class),
                 rule,
             ));
@@ -182,7 +183,7 @@ pub fn storage_class_facts(
             };
             violations.push(Violation::new(
                 CheckId::StorageClassExpandable,
-                field,
+                field(),
                 class_found(class),
                 rule,
             ));
@@ -229,11 +230,11 @@ pub fn storage_size(
     };
     let mut violations = Vec::new();
     for (i, claim) in claims.iter().enumerate() {
-        let field = format!("{}.spec.resources.requests.storage", claim_path(i, claim));
+        let field = || format!("{}.spec.resources.requests.storage", claim_path(i, claim));
         let Some(text) = claim.spec.resources.requests.get("storage") else {
             violations.push(Violation::new(
                 CheckId::StorageSize,
-                field,
+                field(),
                 "absent",
                 format!("each claim must request storage {bounds}"),
             ));
@@ -249,7 +250,7 @@ pub fn storage_size(
         if let Some(rule) = violation {
             violations.push(Violation::new(
                 CheckId::StorageSize,
-                field,
+                field(),
                 quote(text.written()),
                 rule,
             ));

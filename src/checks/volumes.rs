@@ -13,6 +13,8 @@
 //! Block-mode claims are consumed through `volumeDevices`, not `volumeMounts`:
 //! both must name a volume, and either one uses a claim.
 
+use std::collections::BTreeSet;
+
 use crate::statefulset::{claim_path, ClaimTemplate, Container, Named, PodSpec};
 use crate::violation::{quote, quoted_list, CheckId, Violation};
 
@@ -88,7 +90,15 @@ pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Vio
         .iter()
         .filter_map(|c| c.metadata.name.as_deref())
         .collect();
-    let known = |name: &str| volumes.contains(&name) || claim_names.contains(&name);
+    // A set: a template may have hundreds of containers and of claims.
+    let known: BTreeSet<&str> = volumes.iter().chain(&claim_names).copied().collect();
+    let unresolved: Vec<_> = uses(pod)
+        .into_iter()
+        .filter(|(_, name)| !name.is_some_and(|name| known.contains(name)))
+        .collect();
+    if unresolved.is_empty() {
+        return Vec::new();
+    }
     let available = match (volumes.is_empty(), claim_names.is_empty()) {
         (true, true) => "the template has no volumes and the set no claim templates".to_string(),
         (false, true) => format!("volumes: {}; no claim templates", quoted_list(&volumes)),
@@ -99,9 +109,8 @@ pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Vio
             quoted_list(&claim_names)
         ),
     };
-    uses(pod)
+    unresolved
         .into_iter()
-        .filter(|(_, name)| !name.is_some_and(known))
         .map(|(at, name)| {
             Violation::new(
                 CheckId::VolumeMountsResolve,
@@ -118,7 +127,7 @@ pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Vio
 /// `claims-mounted`: each claim template is mounted (or used as a block
 /// device) by some container or init container.
 pub fn claims_mounted(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Violation> {
-    let used: Vec<&str> = uses(pod).into_iter().filter_map(|(_, name)| name).collect();
+    let used: BTreeSet<&str> = uses(pod).into_iter().filter_map(|(_, name)| name).collect();
     claims
         .iter()
         .enumerate()
