@@ -3,7 +3,7 @@
 use crate::checks::{self, services_in_use};
 use crate::cluster::{Cluster, ClusterFacts, STATEFUL_SETS};
 use crate::defaults;
-use crate::request::{present, AdmissionRequest, RequestObject, ValidatePayload};
+use crate::request::{AdmissionRequest, RequestObject, ValidatePayload};
 use crate::settings::Settings;
 use crate::statefulset::{self, StatefulSet};
 use crate::verdict::{self, Response, Verdict};
@@ -69,8 +69,8 @@ fn judge_statefulset<'a>(
     settings: &Settings,
     cluster: &mut dyn Cluster,
 ) -> Response<'a> {
-    // Decode (unless the payload's reading already did)
-    let Some(object) = object.filter(|object| present(Some(object.text)).is_some()) else {
+    // Decode, unless the payload's reading already did (JSON `null` is no object).
+    let Some(object) = object else {
         return verdict::bad_request("the admission request has no object".into());
     };
     let raw = object.text;
@@ -96,7 +96,7 @@ fn judge_statefulset<'a>(
     // Check, and on UPDATE recognise what the old object already violated.
     let facts = ClusterFacts::gather(&sts, settings, cluster);
     let violations = checks::run_all(&sts, settings, &facts);
-    let previous = match present(request.old_object).filter(|_| !create) {
+    let previous = match request.old_object.filter(|_| !create) {
         Some(old) => decode(old, request)
             .map(|old| checks::run_all(&old, settings, &facts))
             .unwrap_or_default(),

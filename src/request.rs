@@ -204,8 +204,3 @@ fn whole<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Res
 fn raw_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de str>, D::Error> {
     Option::<&'de RawValue>::deserialize(deserializer).map(|raw| raw.map(RawValue::get))
 }
-
-/// The object's raw JSON, with JSON `null` treated as absent.
-pub fn present(raw: Option<&str>) -> Option<&str> {
-    raw.filter(|r| r.trim() != "null")
-}
