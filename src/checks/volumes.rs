@@ -13,7 +13,7 @@
 //! Block-mode claims are consumed through `volumeDevices`, not `volumeMounts`:
 //! both must name a volume, and either one uses a claim.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 
 use crate::statefulset::{claim_path, ClaimTemplate, Container, Named, PodSpec};
 use crate::violation::{quote, quoted_list, CheckId, Violation};
@@ -91,7 +91,7 @@ pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Vio
         .filter_map(|c| c.metadata.name.as_deref())
         .collect();
     // A set: a template may have hundreds of containers and of claims.
-    let known: BTreeSet<&str> = volumes.iter().chain(&claim_names).copied().collect();
+    let known: HashSet<&str> = volumes.iter().chain(&claim_names).copied().collect();
     let unresolved: Vec<_> = uses(pod)
         .into_iter()
         .filter(|(_, name)| !name.is_some_and(|name| known.contains(name)))
@@ -127,7 +127,7 @@ pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Vio
 /// `claims-mounted`: each claim template is mounted (or used as a block
 /// device) by some container or init container.
 pub fn claims_mounted(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Violation> {
-    let used: BTreeSet<&str> = uses(pod).into_iter().filter_map(|(_, name)| name).collect();
+    let used: HashSet<&str> = uses(pod).into_iter().filter_map(|(_, name)| name).collect();
     claims
         .iter()
         .enumerate()
