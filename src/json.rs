@@ -120,43 +120,6 @@ impl MemberIndex {
     }
 }
 
-impl MemberIndex {
-    /// The text of the value of member `key` in `text`: from after the key's
-    /// colon to where the next member's key begins, less the comma between
-    /// (for the last member, where a scan of its value ends). `None` when the
-    /// members cannot be located in `text`, or `key` is not exactly one of them.
-    pub fn value_text<'t>(&self, text: &'t str, key: &str) -> Option<&'t str> {
-        const WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
-        let members = self.locate(text)?;
-        let mut named = members.iter().enumerate().filter(|(_, (k, _))| *k == key);
-        let (i, (_, quote)) = named.next()?;
-        if named.next().is_some() {
-            return None;
-        }
-        let after_key = text.get(quote + key.len() + 2..)?;
-        let value = after_key
-            .trim_start_matches(WHITESPACE)
-            .strip_prefix(':')?
-            .trim_start_matches(WHITESPACE);
-        let start = text.len() - value.len();
-        let end = match members.get(i + 1) {
-            Some((_, next_quote)) => text
-                .get(start..*next_quote)?
-                .trim_end_matches(WHITESPACE)
-                .strip_suffix(',')?
-                .trim_end_matches(WHITESPACE)
-                .len(),
-            None => {
-                let mut values =
-                    serde_json::Deserializer::from_str(value).into_iter::<serde::de::IgnoredAny>();
-                values.next()?.ok()?;
-                values.byte_offset()
-            }
-        };
-        value.get(..end)
-    }
-}
-
 /// A typed view that keeps the [`MemberIndex`] of the object it was read from.
 pub trait Indexed {
     fn set_members(&mut self, members: MemberIndex);

@@ -7,7 +7,7 @@
 //! The payload is read in one pass when it can be: the object is decoded as a
 //! StatefulSet view while the envelope is read, and its text (which the
 //! defaults edit) is found from where the request's members are
-//! ([`MemberIndex::value_text`]), not captured first and decoded again: near
+//! ([`member_text`]), not captured first and decoded again: near
 //! the 1.5 MiB object limit that second pass was a third of the policy's time.
 //! When the one pass refuses the payload (an object the view cannot read, be
 //! it a StatefulSet with a field of the wrong type or another kind; a claim's
@@ -19,6 +19,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use crate::json::{optional_object, Indexed, IndexedWhole, MemberIndex, Whole};
+use crate::splice;
 use crate::statefulset::{self, StatefulSet};
 
 #[derive(Debug, Deserialize)]
@@ -56,7 +57,7 @@ impl<'a> ValidatePayload<'a> {
         let object_text = match &read.request.object {
             None => "",
             Some(view) if statefulset::refused_quantity(view).is_some() => return None,
-            Some(_) => read.request.members.value_text(text, "object")?,
+            Some(_) => member_text(&read.request.members, text, "object")?,
         };
         Some(read.with_object(|view| RequestObject {
             text: object_text,
@@ -91,6 +92,38 @@ impl<'a, Object> ValidatePayload<'a, Object> {
             settings: self.settings,
         }
     }
+}
+
+/// The text of the value of member `key` of the object whose members are
+/// `members`: from after the key's colon to where the next member's key
+/// begins, less the comma between (for the last member, where a scan of its
+/// value ends). `None` when the members cannot be located in `text`, or `key`
+/// is not exactly one of them.
+fn member_text<'t>(members: &MemberIndex, text: &'t str, key: &str) -> Option<&'t str> {
+    const WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+    let members = members.locate(text)?;
+    let mut named = members.iter().enumerate().filter(|(_, (k, _))| *k == key);
+    let (i, (_, quote)) = named.next()?;
+    if named.next().is_some() {
+        return None;
+    }
+    let value = text
+        .get(quote + key.len() + 2..)?
+        .trim_start_matches(WHITESPACE)
+        .strip_prefix(':')?
+        .trim_start_matches(WHITESPACE);
+    let end = match members.get(i + 1) {
+        Some((_, next_quote)) => {
+            let start = text.len() - value.len();
+            text.get(start..*next_quote)?
+                .trim_end_matches(WHITESPACE)
+                .strip_suffix(',')?
+                .trim_end_matches(WHITESPACE)
+                .len()
+        }
+        None => splice::find(value, &[])?.end,
+    };
+    value.get(..end)
 }
 
 /// How a reading of the payload holds the request's object.
