@@ -107,20 +107,15 @@ fn member_text<'t>(members: &MemberIndex, text: &'t str, key: &str) -> Option<&'
     if named.next().is_some() {
         return None;
     }
-    let value = text
-        .get(quote + key.len() + 2..)?
-        .trim_start_matches(WHITESPACE)
-        .strip_prefix(':')?
-        .trim_start_matches(WHITESPACE);
+    let start = splice::value_start(text, *quote)?;
+    let value = text.get(start..)?;
     let end = match members.get(i + 1) {
-        Some((_, next_quote)) => {
-            let start = text.len() - value.len();
-            text.get(start..*next_quote)?
-                .trim_end_matches(WHITESPACE)
-                .strip_suffix(',')?
-                .trim_end_matches(WHITESPACE)
-                .len()
-        }
+        Some((_, next_quote)) => text
+            .get(start..*next_quote)?
+            .trim_end_matches(WHITESPACE)
+            .strip_suffix(',')?
+            .trim_end_matches(WHITESPACE)
+            .len(),
         None => splice::find(value, &[])?.end,
     };
     value.get(..end)

@@ -142,32 +142,31 @@ pub fn locate<'a>(
             .iter()
             .all(|e| e.path.len() > known.path.len() && e.path.starts_with(known.path))
     };
-    match known
+    let known = known
         .filter(inside)
-        .and_then(|k| Some((k.path.len(), k.members.locate(text)?)))
-    {
-        Some((depth, members)) => {
-            let targets: Vec<Target> = edits
-                .iter()
-                .enumerate()
-                .map(|(edit, e)| Target {
-                    edit,
-                    rest: &e.path[depth..],
-                })
-                .collect();
+        .and_then(|k| Some((k.path.len(), k.members.locate(text)?)));
+    // The steps still to walk: below the known object, or from the top.
+    let depth = known.as_ref().map_or(0, |(depth, _)| *depth);
+    let targets: Vec<Target> = edits
+        .iter()
+        .enumerate()
+        .map(|(edit, e)| Target {
+            edit,
+            rest: &e.path[depth..],
+        })
+        .collect();
+    match known {
+        Some((_, members)) => {
             splice_known_object(bytes, &members, &targets, edits, &mut splices)?;
         }
         None => {
-            let targets: Vec<Target> = edits
-                .iter()
-                .enumerate()
-                .map(|(edit, e)| Target {
-                    edit,
-                    rest: &e.path,
-                })
-                .collect();
-            let start = skip_whitespace(bytes, 0);
-            walk(bytes, start, &targets, edits, &mut splices)?;
+            walk(
+                bytes,
+                skip_whitespace(bytes, 0),
+                &targets,
+                edits,
+                &mut splices,
+            )?;
         }
     }
     if splices.len() != edits.len() {
@@ -219,6 +218,14 @@ fn splice_known_object(
         return error("malformed object");
     }
     append_absent(close, members.len(), targets, &found, edits, splices)
+}
+
+/// Where the value of the object member whose key's opening quote is at
+/// offset `quote` of `text` starts; `None` when no key and colon are there.
+pub fn value_start(text: &str, quote: usize) -> Option<usize> {
+    member(text.as_bytes(), quote)
+        .ok()
+        .map(|(_, value_start)| value_start)
 }
 
 /// Where the value at `path` is in `text`, without reading anything else:
