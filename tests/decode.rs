@@ -203,8 +203,10 @@ fn the_top_level_and_escaped_keys() {
     );
 }
 
-/// The payload as policy-server and kwctl write it (keys sorted, compact),
-/// and pretty-printed in file order.
+/// The payload as policy-server and kwctl write it, keys sorted and compact
+/// (policy-evaluator's `Runtime::validate`, runtimes/wapc/runtime.rs, writes
+/// `json!({"request", "settings"})` with BTreeMap-backed maps; see
+/// e2e/src/guest_payload.rs), and pretty-printed in file order.
 fn payloads(request: &Value) -> [String; 2] {
     let mut sorted = json!({"request": request, "settings": {}});
     sorted.sort_all_objects();
