@@ -88,18 +88,7 @@ pub fn service_exchange(name: &str, namespace: &str, selector: &Value) -> Exchan
 }
 
 pub fn storage_classes_exchange() -> Exchange {
-    Exchange {
-        request: HostRequest::KubernetesListResourceAll {
-            api_version: "storage.k8s.io/v1".into(),
-            kind: "StorageClass".into(),
-            label_selector: None,
-            field_selector: None,
-            field_masks: None,
-        },
-        response: ExchangeResponse::Success {
-            payload: storage_class_list().to_string(),
-        },
-    }
+    Exchange::list_all_answered("storage.k8s.io/v1", "StorageClass", &storage_class_list())
 }
 
 /// The PodDisruptionBudgets of `namespace`: one selecting `selector` that lets

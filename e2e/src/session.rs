@@ -148,6 +148,26 @@ pub struct Exchange {
     pub response: ExchangeResponse,
 }
 
+impl Exchange {
+    /// A `kubernetes/list_resources_all` call for every `kind` object
+    /// (no selectors, no field masks), answered with `list`: the shape of the
+    /// policy's StorageClass look-up, for sessions built in code.
+    pub fn list_all_answered(api_version: &str, kind: &str, list: &serde_json::Value) -> Exchange {
+        Exchange {
+            request: HostRequest::KubernetesListResourceAll {
+                api_version: api_version.into(),
+                kind: kind.into(),
+                label_selector: None,
+                field_selector: None,
+                field_masks: None,
+            },
+            response: ExchangeResponse::Success {
+                payload: list.to_string(),
+            },
+        }
+    }
+}
+
 impl fmt::Display for Exchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?} -> {:?}", self.request, self.response)

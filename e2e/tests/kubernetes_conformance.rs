@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use policy_host::session::{Exchange, ExchangeResponse, HostRequest};
+use policy_host::session::{Exchange, ExchangeResponse};
 use policy_host::{
     settings_object, AdmissionRequest, Evaluation, Evaluator, EvaluatorOptions, ReplaySession,
 };
@@ -81,20 +81,9 @@ fn service_exchange(name: &str, spec: Value) -> Exchange {
 }
 
 fn classes_exchange(classes: &[Value]) -> Exchange {
-    Exchange {
-        request: HostRequest::KubernetesListResourceAll {
-            api_version: "storage.k8s.io/v1".into(),
-            kind: "StorageClass".into(),
-            label_selector: None,
-            field_selector: None,
-            field_masks: None,
-        },
-        response: ExchangeResponse::Success {
-            payload: json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClassList",
-                "metadata": {}, "items": classes})
-            .to_string(),
-        },
-    }
+    let list = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClassList",
+        "metadata": {}, "items": classes});
+    Exchange::list_all_answered("storage.k8s.io/v1", "StorageClass", &list)
 }
 
 fn evaluate(
