@@ -356,8 +356,8 @@ impl ClusterFacts {
                 || settings.runs(CheckId::PdbAllowsDisruption));
 
         let mut facts = ClusterFacts::default();
-        if let Some(name) = sts.spec.service_name.as_deref() {
-            // A name that is not a DNS-1123 label cannot name a Service; service-name-required says so.
+        if let Some(name) = sts.spec.service_name.as_deref().filter(|n| !n.is_empty()) {
+            // A name that is not a DNS-1123 label cannot name a Service; service-name-valid says so.
             if wants_service && is_dns1123_label(name) {
                 let found = match cluster.service(&sts.metadata.namespace, name) {
                     Ok(Some(service)) => Fact::Found(service),

@@ -17,6 +17,8 @@ pub mod labels;
 
 pub mod statefulset;
 
+pub mod replicas;
+
 pub mod request;
 
 pub mod settings;

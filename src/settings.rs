@@ -299,7 +299,8 @@ impl Settings {
                 availability.pod_disruption_budget
             }
             CheckId::PodsSpread => !availability.spread_topology_keys.is_empty(),
-            CheckId::PartitionWithinReplicas
+            CheckId::ServiceNameValid
+            | CheckId::PartitionWithinReplicas
             | CheckId::VolumeMountsResolve
             | CheckId::ClaimsMounted
             | CheckId::ServiceInUse => true,

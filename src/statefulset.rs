@@ -52,6 +52,8 @@ pub struct ObjectMeta {
 pub struct StatefulSetSpec {
     pub service_name: Option<String>,
     pub replicas: Option<i32>,
+    #[serde(deserialize_with = "optional_object")]
+    pub ordinals: Option<Ordinals>,
     pub pod_management_policy: Option<String>,
     #[serde(deserialize_with = "optional_object")]
     pub update_strategy: Option<UpdateStrategy>,
@@ -86,6 +88,13 @@ pub struct UpdateStrategy {
     pub rolling_update: Option<RollingUpdate>,
 }
 
+/// `spec.ordinals`: the first replica's ordinal.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Ordinals {
+    pub start: Option<i32>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct RollingUpdate {
@@ -117,7 +126,7 @@ pub struct PodSpec {
     #[serde(deserialize_with = "objects")]
     pub init_containers: Vec<Container>,
     #[serde(deserialize_with = "objects")]
-    pub volumes: Vec<Named>,
+    pub volumes: Vec<Volume>,
     #[serde(deserialize_with = "optional_object")]
     pub affinity: Option<Affinity>,
     #[serde(deserialize_with = "objects")]
@@ -135,11 +144,29 @@ pub struct Container {
     pub volume_devices: Vec<Named>,
 }
 
-/// A pod volume, volume mount or volume device: only its name is read.
+/// A volume mount or volume device: only its name is read.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Named {
     pub name: Option<String>,
+}
+
+/// A pod volume: its name, and whether it is a claim (the only sources a
+/// `volumeDevices` entry may name).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Volume {
+    pub name: Option<String>,
+    pub persistent_volume_claim: Option<serde::de::IgnoredAny>,
+    pub ephemeral: Option<serde::de::IgnoredAny>,
+}
+
+impl Volume {
+    /// A PersistentVolumeClaim or generic ephemeral volume: what
+    /// `ValidateVolumeDevices` (pkg/apis/core/validation) lets a device name.
+    pub fn is_claim(&self) -> bool {
+        self.persistent_volume_claim.is_some() || self.ephemeral.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -186,6 +213,8 @@ pub struct PodAffinityTerm {
 #[serde(default, rename_all = "camelCase")]
 pub struct TopologySpreadConstraint {
     pub topology_key: Option<String>,
+    pub max_skew: Option<i64>,
+    pub when_unsatisfiable: Option<String>,
     #[serde(deserialize_with = "optional_object")]
     pub label_selector: Option<LabelSelector>,
     #[serde(deserialize_with = "null_as_default")]
@@ -375,6 +404,11 @@ impl StatefulSetSpec {
             .rolling_update
             .as_ref()?
             .partition
+    }
+
+    /// The first ordinal, `spec.ordinals.start`, with the Kubernetes default of 0.
+    pub fn ordinals_start(&self) -> i32 {
+        self.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0)
     }
 
     /// Replicas with the Kubernetes default of 1.

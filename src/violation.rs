@@ -46,10 +46,11 @@ macro_rules! check_ids {
 }
 
 check_ids! {
-    ServiceNameRequired = "service-name-required" => Deny,
-    ServiceExists = "service-exists" => Deny,
-    ServiceHeadless = "service-headless" => Deny,
-    ServiceSelectsPods = "service-selects-pods" => Deny,
+    ServiceNameRequired = "service-name-required" => Warn,
+    ServiceNameValid = "service-name-valid" => Deny,
+    ServiceExists = "service-exists" => Warn,
+    ServiceHeadless = "service-headless" => Warn,
+    ServiceSelectsPods = "service-selects-pods" => Warn,
     StorageClassRequired = "storage-class-required" => Deny,
     StorageClassAllowed = "storage-class-allowed" => Deny,
     StorageClassExists = "storage-class-exists" => Deny,

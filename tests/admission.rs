@@ -58,7 +58,7 @@ fn subresources_and_other_operations_are_accepted_without_a_look_up() {
     let mut req = create(broken);
     req.request["subResource"] = json!("");
     assert_eq!(
-        check_ids(&denied(&req.run(&mut fake))),
+        check_ids(&denied(&req.services_deny().run(&mut fake))),
         vec!["service-name-required"]
     );
 }
@@ -383,27 +383,32 @@ fn a_changed_service_name_is_not_grandfathered() {
     let old = with(sts(), "/spec/serviceName", json!("legacy"));
     let new = with(sts(), "/spec/serviceName", json!("renamed"));
     let mut fake = FakeCluster::empty();
-    let message = denied(&update(new, old.clone()).run(&mut fake));
+    let message = denied(&update(new, old.clone()).services_deny().run(&mut fake));
     assert_eq!(check_ids(&message), vec!["service-exists"]);
     assert_mentions(&message, &["spec.serviceName is \"renamed\""]);
     assert_eq!(fake.calls, vec![Call::service(NS, "renamed")]);
     // Unchanged, the same missing Service is grandfathered.
     let mut fake = FakeCluster::empty();
-    let warnings = accepted(&update(old.clone(), old).run(&mut fake));
+    let warnings = accepted(&update(old.clone(), old).services_deny().run(&mut fake));
     assert_eq!(check_ids(&warnings.join("\n")), vec!["service-exists"]);
     assert_eq!(fake.calls, vec![Call::service(NS, "legacy")]);
     // A name that turned invalid is new as well.
     let old = with(sts(), "/spec/serviceName", json!("Bad_Name"));
     let new = with(sts(), "/spec/serviceName", json!("Worse_Name"));
-    let message = denied(&update(new, old).run(&mut FakeCluster::healthy()));
-    // Invalid, it also names no Service that can exist (no look-up needed).
-    assert_eq!(
-        check_ids(&message),
-        vec!["service-name-required", "service-exists"]
+    let message = denied(
+        &update(new, old)
+            .services_deny()
+            .run(&mut FakeCluster::healthy()),
     );
+    // Invalid, no pod can take it as its subdomain; no look-up is made.
+    assert_eq!(check_ids(&message), vec!["service-name-valid"]);
     // Removing the name when the old one was fine is denied.
     let new = with(sts(), "/spec/serviceName", Value::Null);
-    let message = denied(&update(new, sts()).run(&mut FakeCluster::healthy()));
+    let message = denied(
+        &update(new, sts())
+            .services_deny()
+            .run(&mut FakeCluster::healthy()),
+    );
     assert_eq!(check_ids(&message), vec!["service-name-required"]);
 }
 
@@ -493,11 +498,17 @@ fn the_real_request_is_judged_like_a_hand_written_one() {
         fake.calls,
         vec![Call::service("default", "nginx"), Call::StorageClasses]
     );
-    // Without the Service: service-exists, in namespace default.
-    let message =
-        denied(&real_create(real_request()["object"].clone()).run(&mut FakeCluster::empty()));
+    // Without the Service: service-exists, in namespace default; a warning by
+    // default (Kubernetes accepts the set, the records appear with the Service).
+    let request = real_create(real_request()["object"].clone());
+    let warnings = accepted(&request.run(&mut FakeCluster::empty()));
+    assert_eq!(
+        check_ids(&warnings.join("\n")),
+        vec!["service-exists", "pods-spread"]
+    );
+    assert_mentions(&warnings[0], &["namespace \"default\""]);
+    let message = denied(&request.services_deny().run(&mut FakeCluster::empty()));
     assert_eq!(check_ids(&message), vec!["service-exists"]);
-    assert_mentions(&message, &["namespace \"default\""]);
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn the_service_is_looked_up_in_the_namespace_of_the_request() {
     let mut req = create(object);
     req.request["namespace"] = json!("team-a");
     let mut fake = FakeCluster::healthy();
-    let message = denied(&req.run(&mut fake));
+    let message = denied(&req.services_deny().run(&mut fake));
     assert_eq!(fake.calls, vec![Call::service("team-a", NAME)]);
     assert_mentions(
         &message,
@@ -48,7 +48,7 @@ fn the_service_is_looked_up_in_the_namespace_of_the_request() {
 #[test]
 fn a_missing_service_is_denied() {
     let mut fake = FakeCluster::empty();
-    let message = denied(&create(sts()).run(&mut fake));
+    let message = denied(&create(sts()).services_deny().run(&mut fake));
     assert_eq!(check_ids(&message), vec!["service-exists"]);
     assert_mentions(
         &message,
@@ -64,7 +64,7 @@ fn a_missing_service_is_denied() {
         json!({"spec": {"clusterIP": "None", "selector": {"app": "web"}}}),
     );
     assert_eq!(
-        check_ids(&denied(&create(sts()).run(&mut fake))),
+        check_ids(&denied(&create(sts()).services_deny().run(&mut fake))),
         vec!["service-exists"]
     );
     // mustExist off: a missing Service is not a violation (the other checks have nothing to judge).
@@ -72,6 +72,7 @@ fn a_missing_service_is_denied() {
     accepted_cleanly(
         &create(sts())
             .settings(json!({"serviceName": {"mustExist": false}}))
+            .services_deny()
             .run(&mut fake),
     );
     assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
@@ -79,18 +80,21 @@ fn a_missing_service_is_denied() {
 
 #[test]
 fn a_service_that_is_not_headless_is_denied() {
-    let message = denied(&create(sts()).run(&mut service_cluster(
+    let message = denied(&create(sts()).services_deny().run(&mut service_cluster(
         json!({"clusterIP": "10.0.0.7", "selector": {"app": "web"}}),
     )));
     assert_eq!(check_ids(&message), vec!["service-headless"]);
     assert_mentions(&message, &["that Service has clusterIP \"10.0.0.7\""]);
     // No clusterIP at all gets one allocated: not headless either.
-    let message =
-        denied(&create(sts()).run(&mut service_cluster(json!({"selector": {"app": "web"}}))));
+    let message = denied(
+        &create(sts())
+            .services_deny()
+            .run(&mut service_cluster(json!({"selector": {"app": "web"}}))),
+    );
     assert_eq!(check_ids(&message), vec!["service-headless"]);
     assert_mentions(&message, &["no clusterIP"]);
     // "none" is not "None".
-    let message = denied(&create(sts()).run(&mut service_cluster(
+    let message = denied(&create(sts()).services_deny().run(&mut service_cluster(
         json!({"clusterIP": "none", "selector": {"app": "web"}}),
     )));
     assert_eq!(check_ids(&message), vec!["service-headless"]);
@@ -103,18 +107,25 @@ fn a_service_that_does_not_select_the_pods_is_denied() {
         json!({"clusterIP": "None", "selector": {"app": "web", "tier": "db", "zone": "b"}}),
     );
     let labels = json!({"app": "web", "zone": "a"});
-    let message =
-        denied(&create(with(sts(), "/spec/template/metadata/labels", labels)).run(&mut fake));
+    let message = denied(
+        &create(with(sts(), "/spec/template/metadata/labels", labels))
+            .services_deny()
+            .run(&mut fake),
+    );
     assert_eq!(check_ids(&message), vec!["service-selects-pods"]);
     assert_mentions(
         &message,
-        &["that Service selects tier=db,zone=b but spec.template.metadata.labels lack it"],
+        &["that Service selects app=web,tier=db,zone=b but spec.template.metadata.labels lack tier=db,zone=b, so it selects no replica"],
     );
-    assert!(!message.contains("app=web"), "{message}");
+    // The pairs the pods lack are named apart from the whole selector.
+    assert!(!message.contains("lack app=web"), "{message}");
     // Pods without labels are selected by nothing.
     let mut fake = FakeCluster::healthy();
-    let message =
-        denied(&create(with(sts(), "/spec/template/metadata/labels", Value::Null)).run(&mut fake));
+    let message = denied(
+        &create(with(sts(), "/spec/template/metadata/labels", Value::Null))
+            .services_deny()
+            .run(&mut fake),
+    );
     assert_mentions(&message, &["[service-selects-pods]", "app=web"]);
 }
 
@@ -124,7 +135,11 @@ fn a_service_without_a_selector_selects_no_pods() {
         json!({"clusterIP": "None", "selector": {}}),
         json!({"clusterIP": "None"}),
     ] {
-        let message = denied(&create(sts()).run(&mut service_cluster(spec.clone())));
+        let message = denied(
+            &create(sts())
+                .services_deny()
+                .run(&mut service_cluster(spec.clone())),
+        );
         assert_eq!(check_ids(&message), vec!["service-selects-pods"], "{spec}");
         assert_mentions(&message, &["has no selector"]);
     }
@@ -132,8 +147,11 @@ fn a_service_without_a_selector_selects_no_pods() {
 
 #[test]
 fn a_service_both_not_headless_and_not_selecting_reports_both() {
-    let message =
-        denied(&create(sts()).run(&mut service_cluster(json!({"clusterIP": "10.0.0.7"}))));
+    let message = denied(
+        &create(sts())
+            .services_deny()
+            .run(&mut service_cluster(json!({"clusterIP": "10.0.0.7"}))),
+    );
     assert_eq!(
         check_ids(&message),
         vec!["service-headless", "service-selects-pods"]
@@ -317,7 +335,10 @@ fn a_failed_service_look_up_follows_lookup_failure() {
     let error = "Host error: the server is currently unable to handle the request";
     let run = |settings: Value| {
         let mut fake = FakeCluster::healthy().failing_services(error);
-        let response = create(sts()).settings(settings).run(&mut fake);
+        let response = create(sts())
+            .settings(settings)
+            .services_deny()
+            .run(&mut fake);
         assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
         response
     };
@@ -352,14 +373,18 @@ fn a_failed_look_up_on_update_is_grandfathered_only_for_the_unchanged_service_na
     // serviceName is immutable: the old object needed the same look-up, so the
     // failure cannot hide a new fault and the update (scale, new image) goes through.
     let mut fake = FakeCluster::healthy().failing_services(error);
-    let warnings = accepted(&update(spread(sts(), 5), sts()).run(&mut fake));
+    let warnings = accepted(
+        &update(spread(sts(), 5), sts())
+            .services_deny()
+            .run(&mut fake),
+    );
     assert_eq!(check_ids(&warnings.join("\n")), vec!["service-exists"]);
     assert_mentions(&warnings[0], &[error, "already so before this update"]);
     assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
     // A changed serviceName is a new value: the failure denies.
     let mut fake = FakeCluster::healthy().failing_services(error);
     let renamed = with(sts(), "/spec/serviceName", json!("other"));
-    let message = denied(&update(renamed, sts()).run(&mut fake));
+    let message = denied(&update(renamed, sts()).services_deny().run(&mut fake));
     assert_mentions(&message, &["[service-exists]", error]);
     // The pod labels are mutable, and service-selects-pods reads them: a
     // failure after they changed may hide a Service that no longer selects
@@ -370,13 +395,18 @@ fn a_failed_look_up_on_update_is_grandfathered_only_for_the_unchanged_service_na
         "/spec/template/metadata/labels",
         json!({"app": "other"}),
     );
-    let message = denied(&update(relabelled.clone(), sts()).run(&mut fake));
+    let message = denied(
+        &update(relabelled.clone(), sts())
+            .services_deny()
+            .run(&mut fake),
+    );
     assert_mentions(&message, &["[service-exists]", error]);
     // Unless service-selects-pods does not run: then the labels are not read.
     let mut fake = FakeCluster::healthy().failing_services(error);
     let warnings = accepted(
         &update(relabelled, sts())
             .settings(json!({"serviceName": {"mustSelectPods": false}}))
+            .services_deny()
             .run(&mut fake),
     );
     assert_mentions(&warnings[0], &["already so before this update"]);
@@ -403,14 +433,14 @@ fn on_update_a_service_that_misses_other_labels_is_a_new_fault() {
         "/spec/template/metadata/labels",
         json!({"tier": "db"}),
     );
-    let message = denied(&update(new, old.clone()).run(&mut service()));
-    assert_mentions(&message, &["[service-selects-pods]", "selects app=web but"]);
+    let message = denied(&update(new, old.clone()).services_deny().run(&mut service()));
+    assert_mentions(&message, &["[service-selects-pods]", "lack app=web,"]);
     // The very same missing label is grandfathered.
     let scaled = with(old.clone(), "/spec/replicas", json!(4));
-    let warnings = accepted(&update(scaled, old).run(&mut service()));
+    let warnings = accepted(&update(scaled, old).services_deny().run(&mut service()));
     assert_mentions(
         &warnings[0],
-        &["selects tier=db but", "already so before this update"],
+        &["lack tier=db,", "already so before this update"],
     );
 }
 
@@ -418,7 +448,7 @@ fn on_update_a_service_that_misses_other_labels_is_a_new_fault() {
 fn headless_is_read_from_cluster_ip_and_type() {
     let run = |spec: Value| {
         let mut fake = FakeCluster::empty().with_service(NS, NAME, spec);
-        create(sts()).run(&mut fake)
+        create(sts()).services_deny().run(&mut fake)
     };
     // Dual-stack headless: clusterIPs holds the same None.
     accepted_cleanly(&run(
@@ -615,6 +645,7 @@ fn nothing_is_looked_up_without_claims_or_without_a_service_name() {
     accepted_cleanly(
         &create(sts())
             .settings(storage_lookup_settings())
+            .services_deny()
             .run(&mut fake),
     );
     assert_eq!(fake.calls, vec![Call::service(NS, NAME)]);
@@ -628,6 +659,7 @@ fn nothing_is_looked_up_without_claims_or_without_a_service_name() {
     let message = denied(
         &create(object)
             .settings(storage_lookup_settings())
+            .services_deny()
             .run(&mut fake),
     );
     assert_eq!(check_ids(&message), vec!["service-name-required"]);
@@ -784,7 +816,7 @@ fn a_failed_look_up_names_the_fix_for_its_cause() {
     ];
     for (error, fix) in cases {
         let mut fake = FakeCluster::healthy().failing_services(error);
-        let message = denied(&create(sts()).run(&mut fake));
+        let message = denied(&create(sts()).services_deny().run(&mut fake));
         assert_mentions(
             &message,
             &[
@@ -808,6 +840,7 @@ fn a_failed_look_up_names_the_fix_for_its_cause() {
     let message = denied(
         &create(claims)
             .settings(exists_and_expandable())
+            .services_deny()
             .run(&mut fake),
     );
     assert_mentions(
@@ -1051,8 +1084,9 @@ fn a_budget_that_allows_no_disruption_is_named() {
         (10, json!({"minAvailable": "91%"}), true),
         (10, json!({"minAvailable": "90%"}), false),
         (2, json!({"minAvailable": 1}), false),
-        // Neither field: nothing is required.
-        (3, json!({}), false),
+        // Neither field: the expected count stays 0, so nothing is allowed
+        // (getExpectedPodCount, updatePdbStatus in pkg/controller/disruption/disruption.go).
+        (3, json!({}), true),
         // Not a percentage: the controller fails safe, allowing nothing.
         (3, json!({"minAvailable": "half"}), true),
         (3, json!({"maxUnavailable": "1"}), true),
@@ -1108,7 +1142,7 @@ fn a_budget_that_allows_no_disruption_is_named() {
         &warnings[0],
         &[
             "PodDisruptionBudget db/web-pdb spec.maxUnavailable is 0",
-            "lets none of the 3 replicas be unavailable",
+            "it selects all 3 replicas and lets none of them be unavailable",
         ],
     );
     // A blocking budget that does not select the set's pods is not this set's problem.
@@ -1134,7 +1168,7 @@ fn two_budgets_selecting_the_pods_block_every_eviction() {
         &warnings[0],
         &[
             "spec.template.metadata.labels is app=web",
-            "PodDisruptionBudgets \"web\", \"everything\" all select these pods",
+            "PodDisruptionBudgets \"web\", \"everything\" select the same pods of this set",
             "more than one PodDisruptionBudget",
         ],
     );

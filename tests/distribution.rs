@@ -205,6 +205,7 @@ fn example_cluster_admission_policies_match_the_policy() {
     let files = yaml_files("examples/policies");
     for expected in [
         "examples/policies/gentle.yml",
+        "examples/policies/platform-guardrails.yml",
         "examples/policies/strict.yml",
     ] {
         assert!(files.iter().any(|f| f == expected), "{expected} is missing");
@@ -255,6 +256,31 @@ fn example_cluster_admission_policies_match_the_policy() {
             assert_valid_settings(&settings, &what);
         }
     }
+}
+
+#[test]
+fn the_guardrails_profile_raises_the_service_checks_and_turns_budgets_on() {
+    let guardrails = &yaml_documents("examples/policies/platform-guardrails.yml")[0]["spec"];
+    let settings = &guardrails["settings"];
+    for check in [
+        CheckId::ServiceNameRequired,
+        CheckId::ServiceExists,
+        CheckId::ServiceHeadless,
+        CheckId::ServiceSelectsPods,
+    ] {
+        assert_eq!(
+            check.default_action(),
+            Action::Warn,
+            "{check} warns by default"
+        );
+        assert_eq!(
+            settings["enforcement"][check.as_str()],
+            "deny",
+            "platform-guardrails.yml leaves {check} at warn"
+        );
+    }
+    assert_eq!(settings["availability"]["podDisruptionBudget"], true);
+    assert_eq!(settings["lookupFailure"], "deny");
 }
 
 #[test]

@@ -143,7 +143,7 @@ fn a_constraint_or_term_selecting_other_pods_does_not_spread() {
             Some(json!([{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
                 "whenUnsatisfiable": "DoNotSchedule", "labelSelector": cache}])),
         ),
-        "topologySpreadConstraints[0] selects app=cache, which spec.template.metadata.labels (app=web) do not match",
+        "topologySpreadConstraints[0] selects app=cache, which matches none of the 3 replicas (their labels: app=web, plus",
     );
     does_not_spread(
         three(

@@ -1,26 +1,19 @@
 //! Availability: replicas kept apart by the scheduler, and node drains that
 //! neither evict every replica at once nor block forever.
 //!
-//! Which pods a term or budget selects follows Kubernetes (see `labels`); the
-//! set's pods are judged by `spec.template.metadata.labels`, which every
-//! replica carries.
+//! Which pods a term or budget selects follows Kubernetes (see `labels`),
+//! matched against the labels each replica really has: the template's plus
+//! those the StatefulSet controller sets (see `replicas`).
 
 use crate::cluster::{
     ClusterFacts, Fact, IntOrString, PodDisruptionBudget, POD_DISRUPTION_BUDGETS,
 };
 use crate::labels::{format_labels, selects, LabelSelector, Labels};
+use crate::replicas::{selected_replicas, Replicas, Selection, PER_REPLICA_LABELS, REVISION_LABEL};
 use crate::settings::Settings;
 use crate::statefulset::{PodAffinityTerm, StatefulSet, TopologySpreadConstraint};
 use crate::violation::{quote, quoted_list, CheckId, Violation};
 
-/// Labels the StatefulSet controller gives each pod a value of its own
-/// (`updateIdentity`, pkg/controller/statefulset/stateful_set_utils.go).
-const PER_POD_LABELS: [&str; 2] = [
-    "statefulset.kubernetes.io/pod-name",
-    "apps.kubernetes.io/pod-index",
-];
-/// The label every pod of one revision shares (`controller-revision-hash`).
-const REVISION_LABEL: &str = "controller-revision-hash";
 /// The label the API server sets on every Namespace, to its name.
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
@@ -33,17 +26,20 @@ fn one_of(keys: &[String]) -> String {
     }
 }
 
-/// Why a selector does not select the set's own pods, or `None` when it does.
-fn misses_own_pods(selector: Option<&LabelSelector>, labels: &Labels) -> Option<String> {
-    match selects(selector, labels) {
-        Ok(true) => None,
-        Ok(false) if selector.is_none() => {
+/// Why a selector does not select every replica of the set, or `None` when it does.
+fn misses_replicas(selector: Option<&LabelSelector>, replicas: &Replicas) -> Option<String> {
+    match selected_replicas(selector, replicas) {
+        Ok(Selection::All) => None,
+        Ok(_) if selector.is_none() => {
             Some("has a null labelSelector, which selects no pod".into())
         }
-        Ok(false) => Some(format!(
-            "selects {}, which spec.template.metadata.labels ({}) do not match",
+        Ok(selection) => Some(format!(
+            "selects {}, which matches {} (their labels: {}, plus {} and {} of their own)",
             selector.map(ToString::to_string).unwrap_or_default(),
-            format_labels(labels)
+            selection.describe(replicas),
+            format_labels(replicas.template_labels),
+            PER_REPLICA_LABELS[0],
+            PER_REPLICA_LABELS[1],
         )),
         Err(why) => Some(format!(
             "has an invalid labelSelector ({why}), which selects no pod"
@@ -56,7 +52,7 @@ fn misses_own_pods(selector: Option<&LabelSelector>, labels: &Labels) -> Option<
 fn narrowed_to_itself(match_label_keys: &[String]) -> Option<String> {
     let key = match_label_keys
         .iter()
-        .find(|k| PER_POD_LABELS.contains(&k.as_str()))?;
+        .find(|k| PER_REPLICA_LABELS.contains(&k.as_str()))?;
     Some(format!(
         "has matchLabelKeys {}, whose value differs on every replica, so it selects only the pod itself",
         quote(key)
@@ -104,7 +100,7 @@ fn misses_own_namespace(term: &PodAffinityTerm, namespace: &str) -> Option<Strin
 fn term_misses(
     term: &PodAffinityTerm,
     keys: &[String],
-    labels: &Labels,
+    replicas: &Replicas,
     namespace: &str,
 ) -> Option<String> {
     let key = term.topology_key.as_deref().unwrap_or("");
@@ -118,7 +114,7 @@ fn term_misses(
     if let Some(why) = misses_own_namespace(term, namespace) {
         return Some(why);
     }
-    if let Some(why) = misses_own_pods(term.label_selector.as_ref(), labels) {
+    if let Some(why) = misses_replicas(term.label_selector.as_ref(), replicas) {
         return Some(why);
     }
     if let Some(why) = narrowed_to_itself(&term.match_label_keys) {
@@ -129,7 +125,7 @@ fn term_misses(
     let shared = term
         .mismatch_label_keys
         .iter()
-        .find(|k| labels.contains_key(*k) || k.as_str() == REVISION_LABEL)?;
+        .find(|k| replicas.template_labels.contains_key(*k) || k.as_str() == REVISION_LABEL)?;
     Some(format!(
         "has mismatchLabelKeys {}, a label the replicas share, so it excludes the other replicas",
         quote(shared)
@@ -139,11 +135,15 @@ fn term_misses(
 /// Why a topology spread constraint does not keep the set's replicas apart,
 /// or `None` when it does. Both `whenUnsatisfiable` values spread:
 /// DoNotSchedule as a filter, ScheduleAnyway as a score, like required and
-/// preferred anti-affinity.
+/// preferred anti-affinity. But the filter rejects a domain only when placing
+/// the pod there would make the skew exceed `maxSkew`
+/// (pkg/scheduler/framework/plugins/podtopologyspread/filtering.go): with `n`
+/// replicas the skew never exceeds `n`, so `maxSkew >= n` rejects no node,
+/// and a pod's own constraints replace the scheduler's default spreading.
 fn constraint_misses(
     constraint: &TopologySpreadConstraint,
     keys: &[String],
-    labels: &Labels,
+    replicas: &Replicas,
 ) -> Option<String> {
     let key = constraint.topology_key.as_deref().unwrap_or("");
     if !keys.iter().any(|k| k == key) {
@@ -153,8 +153,19 @@ fn constraint_misses(
             one_of(keys)
         ));
     }
-    misses_own_pods(constraint.label_selector.as_ref(), labels)
+    if let Some(why) = misses_replicas(constraint.label_selector.as_ref(), replicas)
         .or_else(|| narrowed_to_itself(&constraint.match_label_keys))
+    {
+        return Some(why);
+    }
+    let max_skew = constraint.max_skew.unwrap_or(1);
+    let filters = constraint.when_unsatisfiable.as_deref() != Some("ScheduleAnyway");
+    (filters && max_skew >= replicas.count).then(|| {
+        format!(
+            "has whenUnsatisfiable DoNotSchedule with maxSkew {max_skew}, not below the {} replicas, so it never rejects a node, and it replaces the scheduler's default spreading",
+            replicas.count
+        )
+    })
 }
 
 /// `pods-spread`: with more than one replica, some pod anti-affinity term
@@ -168,6 +179,7 @@ pub fn pods_spread(sts: &StatefulSet, keys: &[String]) -> Option<Violation> {
     let pod = &sts.spec.template.spec;
     let labels = &sts.spec.template.metadata.labels;
     let namespace = &sts.metadata.namespace;
+    let set = Replicas::of(sts);
     let anti = pod
         .affinity
         .as_ref()
@@ -176,7 +188,7 @@ pub fn pods_spread(sts: &StatefulSet, keys: &[String]) -> Option<Violation> {
     if let Some(anti) = anti {
         let required = &anti.required_during_scheduling_ignored_during_execution;
         for (i, term) in required.iter().enumerate() {
-            match term_misses(term, keys, labels, namespace) {
+            match term_misses(term, keys, &set, namespace) {
                 None => return None,
                 Some(why) => misses.push(format!(
                     "podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] {why}"
@@ -185,7 +197,7 @@ pub fn pods_spread(sts: &StatefulSet, keys: &[String]) -> Option<Violation> {
         }
         let preferred = &anti.preferred_during_scheduling_ignored_during_execution;
         for (i, weighted) in preferred.iter().enumerate() {
-            match term_misses(&weighted.pod_affinity_term, keys, labels, namespace) {
+            match term_misses(&weighted.pod_affinity_term, keys, &set, namespace) {
                 None => return None,
                 Some(why) => misses.push(format!(
                     "podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[{i}] {why}"
@@ -194,7 +206,7 @@ pub fn pods_spread(sts: &StatefulSet, keys: &[String]) -> Option<Violation> {
         }
     }
     for (i, constraint) in pod.topology_spread_constraints.iter().enumerate() {
-        match constraint_misses(constraint, keys, labels) {
+        match constraint_misses(constraint, keys, &set) {
             None => return None,
             Some(why) => misses.push(format!("topologySpreadConstraints[{i}] {why}")),
         }
@@ -206,7 +218,7 @@ pub fn pods_spread(sts: &StatefulSet, keys: &[String]) -> Option<Violation> {
     };
     let own = format_labels(labels);
     let mut rule = format!(
-        "with {replicas} replicas, no pod anti-affinity term or topology spread constraint on {} selects the set's own pods ({own}), so the scheduler may put several or all of them in one such domain (its built-in spreading is only a preference, with maxSkew 3), and one node failure or drain takes them down together; add a preferred or required podAntiAffinity term or a topologySpreadConstraint with that topologyKey whose labelSelector selects {own}",
+        "with {replicas} replicas, no pod anti-affinity term or topology spread constraint on {} selects all the set's own pods ({own}), so the scheduler may put several or all of them in one such domain (its built-in spreading is only a preference, with maxSkew 3), and one node failure or drain takes them down together; add a preferred or required podAntiAffinity term or a topologySpreadConstraint with that topologyKey whose labelSelector selects {own}",
         one_of(keys)
     );
     if !misses.is_empty() {
@@ -263,23 +275,44 @@ pub fn disruption_budgets(
     };
     let labels = &sts.spec.template.metadata.labels;
     let own = format_labels(labels);
-    let selecting: Vec<&PodDisruptionBudget> = budgets
+    let set = Replicas::of(sts);
+    // Each budget with the replicas it selects; a budget selecting none is
+    // no budget of this set.
+    let selecting: Vec<(&PodDisruptionBudget, Selection)> = budgets
         .iter()
-        .filter(|b| selects(b.spec.selector.as_ref(), labels) == Ok(true))
+        .filter_map(
+            |b| match selected_replicas(b.spec.selector.as_ref(), &set) {
+                Ok(Selection::None) | Err(_) => None,
+                Ok(selection) => Some((b, selection)),
+            },
+        )
         .collect();
+    let covered = selecting
+        .iter()
+        .fold(Selection::None, |all, (_, s)| all.union(s, &set));
     let mut violations = Vec::new();
-    if selecting.is_empty() && covers {
-        let mut rule = format!(
-            "no PodDisruptionBudget in namespace {} selects these pods, so a node drain may evict all {replicas} replicas at once and the set loses its quorum; create one whose selector matches them, with maxUnavailable: 1",
-            quote(namespace)
-        );
-        if !budgets.is_empty() {
+    if covered != Selection::All && covers {
+        let uncovered = covered.complement(&set);
+        let mut rule = if covered == Selection::None {
+            format!(
+                "no PodDisruptionBudget in namespace {} selects these pods, so nothing limits voluntary disruptions: a node drain may evict all {replicas} replicas at once; create one whose selector matches them, with maxUnavailable: 1",
+                quote(namespace)
+            )
+        } else {
+            format!(
+                "the PodDisruptionBudgets of namespace {} select {} of this set: a node drain may evict {} without limit; select every replica (by the template's labels)",
+                quote(namespace),
+                covered.describe(&set),
+                uncovered.describe(&set).replacen("only ", "", 1)
+            )
+        };
+        if covered == Selection::None && !budgets.is_empty() {
             let others: Vec<String> = budgets
                 .iter()
                 .take(5)
                 .map(|b| {
                     let name = quote(&b.metadata.name);
-                    match misses_own_pods(b.spec.selector.as_ref(), labels) {
+                    match misses_replicas(b.spec.selector.as_ref(), &set) {
                         Some(why) => format!("{name} {why}"),
                         None => name,
                     }
@@ -303,20 +336,31 @@ pub fn disruption_budgets(
     if !allows {
         return violations;
     }
-    if selecting.len() > 1 {
-        let names: Vec<&str> = selecting.iter().map(|b| b.metadata.name.as_str()).collect();
+    // The eviction API refuses to evict a pod that more than one budget selects.
+    let overlapping: Vec<&str> = selecting
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, mine))| {
+            selecting
+                .iter()
+                .enumerate()
+                .any(|(j, (_, other))| *i != j && mine.intersection(other, &set) != Selection::None)
+        })
+        .map(|(_, (b, _))| b.metadata.name.as_str())
+        .collect();
+    if !overlapping.is_empty() {
         violations.push(Violation::new(
             CheckId::PdbAllowsDisruption,
             LABELS_FIELD,
             own,
             format!(
-                "PodDisruptionBudgets {} all select these pods, and the eviction API refuses to evict a pod that more than one PodDisruptionBudget selects, so every node drain blocks on them; keep one",
-                quoted_list(&names)
+                "PodDisruptionBudgets {} select the same pods of this set, and the eviction API refuses to evict a pod that more than one PodDisruptionBudget selects, so every node drain blocks on them; keep one",
+                quoted_list(&overlapping)
             ),
         ));
     }
-    for budget in selecting {
-        if let Some(violation) = blocks_every_drain(budget, namespace, replicas) {
+    for (budget, selection) in &selecting {
+        if let Some(violation) = blocks_every_drain(budget, namespace, &set, selection) {
             violations.push(violation);
         }
     }
@@ -326,13 +370,13 @@ pub fn disruption_budgets(
 /// `GetScaledValueFromIntOrPercent` with rounding up, as the disruption
 /// controller calls it (apimachinery `pkg/util/intstr`): an integer as it is,
 /// `"N%"` as ceil(N × total / 100); any other string is an error.
-fn scaled(value: &IntOrString, total: i32) -> Option<i64> {
+fn scaled(value: &IntOrString, total: i64) -> Option<i64> {
     match value {
         IntOrString::Int(n) => Some(i64::from(*n)),
         IntOrString::Other(_) => None,
         IntOrString::String(text) => {
             let percent: i64 = text.strip_suffix('%')?.parse().ok()?;
-            let product = percent.checked_mul(i64::from(total))?;
+            let product = percent.checked_mul(total)?;
             // Integer ceiling; `/` truncates toward zero, the ceiling of a negative.
             Some(if product >= 0 {
                 (product + 99) / 100
@@ -351,42 +395,55 @@ fn shown(value: &IntOrString) -> String {
     }
 }
 
-/// `pdb-allows-disruption` for one budget selecting the set's pods: the
-/// disruptions it allows with every replica healthy, computed as
+/// `pdb-allows-disruption` for one budget selecting some of the set's pods:
+/// the disruptions it allows with every replica healthy, computed as
 /// `getExpectedPodCount` and `updatePdbStatus` do (pkg/controller/disruption):
-/// maxUnavailable → desired = replicas − scaled(maxUnavailable); minAvailable
-/// integer → desired = minAvailable; percentage → desired =
-/// scaled(minAvailable); allowed = replicas − desired. A value the controller
-/// cannot compute makes it allow no disruption (`failSafe`).
+/// maxUnavailable → desired = scale − scaled(maxUnavailable, scale), where
+/// the scale is the set's replicas (`getExpectedScale`); minAvailable integer
+/// → desired = minAvailable; percentage → desired = scaled(minAvailable,
+/// scale); neither → the expected count stays 0, which allows nothing;
+/// allowed = selected healthy pods − desired. A value the controller cannot
+/// compute makes it allow no disruption (`failSafe`).
 fn blocks_every_drain(
     budget: &PodDisruptionBudget,
     namespace: &str,
-    replicas: i32,
+    set: &Replicas,
+    selection: &Selection,
 ) -> Option<Violation> {
+    let name = &budget.metadata.name;
+    let scale = set.count;
+    let healthy = selection.count(set);
+    let which = selection.describe(set);
+    let consequence =
+        "so it allows no voluntary disruption and every node drain blocks on these pods";
     let (key, value) = match (&budget.spec.max_unavailable, &budget.spec.min_available) {
         (Some(max), _) => ("maxUnavailable", max),
         (None, Some(min)) => ("minAvailable", min),
-        // Neither: nothing is required, every disruption is allowed.
-        (None, None) => return None,
+        (None, None) => {
+            return Some(Violation::new(
+                CheckId::PdbAllowsDisruption,
+                format!("PodDisruptionBudget {namespace}/{name} spec.maxUnavailable"),
+                "absent, as is spec.minAvailable",
+                format!("it selects {which}, and a budget with neither field leaves the disruption controller's expected pod count at 0, {consequence}; set maxUnavailable: 1"),
+            ));
+        }
     };
-    let total = i64::from(replicas);
-    let field = format!(
-        "PodDisruptionBudget {namespace}/{} spec.{key}",
-        budget.metadata.name
-    );
-    let consequence =
-        "so it allows no voluntary disruption and every node drain blocks on these pods";
-    let rule = match scaled(value, replicas) {
-        None => "it selects these pods, and the disruption controller cannot compute a value that is neither an integer nor a percentage, so it allows no disruption at all and every node drain blocks on these pods".to_string(),
+    let field = format!("PodDisruptionBudget {namespace}/{name} spec.{key}");
+    let rule = match scaled(value, scale) {
+        None => format!("it selects {which}, and the disruption controller cannot compute a value that is neither an integer nor a percentage, so it allows no disruption at all and every node drain blocks on these pods"),
         Some(max) if key == "maxUnavailable" => {
-            let desired = (total - max).max(0);
-            if total - desired > 0 {
+            let desired = (scale - max).max(0);
+            if healthy - desired > 0 {
                 return None;
             }
-            format!("it selects these pods and lets none of the {replicas} replicas be unavailable, {consequence}; allow one, with maxUnavailable: 1")
+            if healthy == scale {
+                format!("it selects {which} and lets none of them be unavailable, {consequence}; allow one, with maxUnavailable: 1")
+            } else {
+                format!("it selects {which} but counts the set's whole scale ({scale}) against maxUnavailable, so it requires {desired} healthy pods of the {healthy} it selects, {consequence}; select every replica")
+            }
         }
         Some(desired) => {
-            if total - desired > 0 {
+            if healthy - desired > 0 {
                 return None;
             }
             let rounding = if matches!(value, IntOrString::String(_)) {
@@ -394,9 +451,10 @@ fn blocks_every_drain(
             } else {
                 ""
             };
+            let noun = if healthy == scale { "replicas" } else { "selected replicas" };
             format!(
-                "it selects these pods and requires {desired} of the {replicas} replicas available{rounding}, {consequence}; require at most {}, or use maxUnavailable: 1",
-                replicas - 1
+                "it selects {which} and requires {desired} of the {healthy} {noun} available{rounding}, {consequence}; require at most {}, or use maxUnavailable: 1",
+                healthy - 1
             )
         }
     };

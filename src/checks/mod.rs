@@ -27,6 +27,9 @@ pub fn run_all(sts: &StatefulSet, settings: &Settings, facts: &ClusterFacts) -> 
     if runs(CheckId::ServiceNameRequired) {
         found.extend(service::service_name_required(sts));
     }
+    if runs(CheckId::ServiceNameValid) {
+        found.extend(service::service_name_valid(sts));
+    }
     found.extend(service::governing_service(sts, settings, facts));
 
     let claims = &sts.spec.volume_claim_templates;

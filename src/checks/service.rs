@@ -4,30 +4,52 @@ use std::collections::BTreeMap;
 
 use crate::cluster::{ClusterFacts, Fact, Service, SERVICES};
 use crate::names::{is_dns1035_label, is_dns1123_label};
+use crate::replicas::{selected_by_map, Replicas, Selection, PER_REPLICA_LABELS};
 use crate::settings::Settings;
 use crate::statefulset::StatefulSet;
 use crate::violation::{quote, CheckId, Violation};
 
 const FIELD: &str = "spec.serviceName";
 
-/// `service-name-required`: the set names its governing Service.
+/// The governing Service's name; `None` when absent or `""`, both of which
+/// leave the pods without a subdomain (optional since Kubernetes 1.33).
+pub fn governing_service_name(sts: &StatefulSet) -> Option<&str> {
+    sts.spec
+        .service_name
+        .as_deref()
+        .filter(|name| !name.is_empty())
+}
+
+/// `service-name-required`: the set names a governing Service. Kubernetes
+/// accepts a set without one (`serviceName` is optional since 1.33,
+/// kubernetes/kubernetes#130233), whose pods then have no DNS names of their
+/// own, so this warns by default.
 pub fn service_name_required(sts: &StatefulSet) -> Option<Violation> {
-    let rule = "must name the governing headless Service, a DNS-1123 label (lowercase letters, digits and '-', at most 63), so that pods get stable DNS names";
-    match sts.spec.service_name.as_deref() {
-        None => Some(Violation::new(
+    governing_service_name(sts).is_none().then(|| {
+        Violation::new(
             CheckId::ServiceNameRequired,
             FIELD,
-            "absent",
-            rule,
-        )),
-        Some(name) if !is_dns1123_label(name) => Some(Violation::new(
-            CheckId::ServiceNameRequired,
+            sts.spec.service_name.as_deref().map_or("absent".into(), quote),
+            "names no governing Service, so the pods get no stable DNS names (<pod>.<service>.<namespace>.svc); name a headless Service that selects them if the workload needs them",
+        )
+    })
+}
+
+/// `service-name-valid`: a set name is a DNS-1123 label. The StatefulSet
+/// controller sets it as every pod's `spec.subdomain` (`updateIdentity`,
+/// pkg/controller/statefulset/stateful_set_utils.go), and pod validation
+/// requires a subdomain to be one (`ValidatePodSpec`,
+/// pkg/apis/core/validation): the API server refuses every pod.
+pub fn service_name_valid(sts: &StatefulSet) -> Option<Violation> {
+    let name = governing_service_name(sts)?;
+    (!is_dns1123_label(name)).then(|| {
+        Violation::new(
+            CheckId::ServiceNameValid,
             FIELD,
             quote(name),
-            rule,
-        )),
-        Some(_) => None,
-    }
+            "is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63), and the StatefulSet controller sets it as every pod's spec.subdomain, which must be one: the API server refuses every pod and no replica ever starts",
+        )
+    })
 }
 
 /// `service-exists`, `service-headless`, `service-selects-pods`, from the looked-up Service.
@@ -36,26 +58,9 @@ pub fn governing_service(
     settings: &Settings,
     facts: &ClusterFacts,
 ) -> Vec<Violation> {
-    let Some(name) = sts.spec.service_name.as_deref() else {
+    let Some(name) = governing_service_name(sts) else {
         return Vec::new();
     };
-    let found = quote(name);
-    // No Service can have a name that is not a DNS-1123 label (with or
-    // without RelaxedServiceNameValidation), so it needs no look-up.
-    if !is_dns1123_label(name) {
-        return settings
-            .runs(CheckId::ServiceExists)
-            .then(|| {
-                Violation::new(
-                    CheckId::ServiceExists,
-                    FIELD,
-                    found,
-                    "that is not a valid Service name (a DNS-1123 label: lowercase letters, digits and '-', at most 63), so no Service of that name can exist",
-                )
-            })
-            .into_iter()
-            .collect();
-    }
     let Some((looked_up, fact)) = &facts.service else {
         return Vec::new();
     };
@@ -63,6 +68,7 @@ pub fn governing_service(
     if looked_up != name {
         return Vec::new();
     }
+    let found = quote(name);
     let namespace = &sts.metadata.namespace;
     let mut violations = Vec::new();
     match fact {
@@ -104,7 +110,7 @@ pub fn governing_service(
                     CheckId::ServiceExists,
                     FIELD,
                     found,
-                    format!("no Service of that name exists in namespace {}{dns1035}; create the headless Service first (in one apply, put the Service before the StatefulSet)", quote(namespace)),
+                    format!("no Service of that name exists in namespace {} yet{dns1035}, so the pods have no DNS names <pod>.{name}.{namespace}.svc until a headless Service of that name selects them; create it if the workload needs them (Kubernetes accepts the set either way, and the records appear once the Service exists)", quote(namespace)),
                 ));
             }
         }
@@ -142,7 +148,7 @@ fn service_headless(service: &Service, found: &str) -> Option<Violation> {
         CheckId::ServiceHeadless,
         FIELD,
         found,
-        format!("that Service has {shown}; the governing Service must be headless (clusterIP: None) for per-pod DNS names"),
+        format!("that Service has {shown}; the DNS specification for Kubernetes gives each pod a name <pod>.<service> only under a headless Service (clusterIP: None): CoreDNS also answers such names for other Services, kube-dns and other spec-strict DNS servers do not; make it headless if the workload resolves its peers by pod name"),
     ))
 }
 
@@ -155,7 +161,9 @@ fn label_list(labels: &BTreeMap<String, String>) -> String {
         .join(",")
 }
 
-/// `service-selects-pods`: the Service selects the set's pods, else they get no DNS records.
+/// `service-selects-pods`: the Service selects every replica, else the
+/// replicas it misses get no DNS records. Matched against the labels each
+/// replica really has (see `replicas`).
 fn service_selects_pods(service: &Service, sts: &StatefulSet, found: &str) -> Option<Violation> {
     let selector = service.spec.selector.as_ref().filter(|s| !s.is_empty());
     let Some(selector) = selector else {
@@ -163,31 +171,45 @@ fn service_selects_pods(service: &Service, sts: &StatefulSet, found: &str) -> Op
             CheckId::ServiceSelectsPods,
             FIELD,
             found,
-            "that Service has no selector, so it selects none of the pods and they get no DNS records",
+            "that Service has no selector, so the endpoints controller gives it no endpoints and the pods get no DNS records through it (a Service without selector is meant for endpoints managed by hand or by an operator)",
         ));
     };
-    let labels = &sts.spec.template.metadata.labels;
-    let missing: BTreeMap<String, String> = selector
-        .iter()
-        .filter(|(key, value)| labels.get(*key) != Some(*value))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    if missing.is_empty() {
+    let replicas = Replicas::of(sts);
+    let selection = selected_by_map(selector, &replicas);
+    if selection == Selection::All {
         return None;
     }
-    let missing = label_list(&missing);
-    Some(
-        Violation::new(
-            CheckId::ServiceSelectsPods,
-            FIELD,
-            found,
-            format!(
-                "that Service selects {missing} but spec.template.metadata.labels lack it, so the pods get no DNS records"
-            ),
+    let labels = &sts.spec.template.metadata.labels;
+    // Pairs that no replica carries: the template lacks them.
+    let missing: BTreeMap<String, String> = selector
+        .iter()
+        .filter(|(key, value)| {
+            !PER_REPLICA_LABELS.contains(&key.as_str()) && labels.get(*key) != Some(*value)
+        })
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let rule = if missing.is_empty() {
+        format!(
+            "that Service selects {}, which matches {}, so the others get no DNS records through it",
+            label_list(selector),
+            selection.describe(&replicas)
         )
-        // Another missing label is another fault, not the old one.
-        .with_inputs(missing),
-    )
+    } else {
+        format!(
+            "that Service selects {} but spec.template.metadata.labels lack {}, so it selects {} and they get no DNS records through it",
+            label_list(selector),
+            label_list(&missing),
+            selection.describe(&replicas)
+        )
+    };
+    // Another missing label, or another per-replica selector, is another
+    // fault, not the old one; a new replica count is the same fault.
+    let inputs = if missing.is_empty() {
+        label_list(selector)
+    } else {
+        label_list(&missing)
+    };
+    Some(Violation::new(CheckId::ServiceSelectsPods, FIELD, found, rule).with_inputs(inputs))
 }
 
 /// `service-in-use`: on DELETE of a Service, the live StatefulSets that need it.

@@ -11,12 +11,17 @@
 //! device naming no volume: the set is accepted and no replica ever starts.
 //!
 //! Block-mode claims are consumed through `volumeDevices`, not `volumeMounts`:
-//! both must name a volume, and either one uses a claim.
+//! both must name a volume, and either one uses a claim. A device must name a
+//! claim: a claim template, or a template volume that is a
+//! PersistentVolumeClaim or an ephemeral volume (`ValidateVolumeDevices`,
+//! pkg/apis/core/validation/validation.go).
 
 use std::collections::HashSet;
 
 use crate::statefulset::{claim_path, ClaimTemplate, Container, Named, PodSpec};
 use crate::violation::{quote, quoted_list, CheckId, Violation};
+
+const DEVICES: &str = "volumeDevices";
 
 /// Where a container refers to a volume: the container's list and index, and
 /// the index in its `volumeMounts` or `volumeDevices`.
@@ -60,7 +65,7 @@ fn uses(pod: &PodSpec) -> Vec<(Use<'_>, Option<&str>)> {
         for (index, container) in containers.iter().enumerate() {
             let refs: [(&'static str, &[Named]); 2] = [
                 ("volumeMounts", &container.volume_mounts),
-                ("volumeDevices", &container.volume_devices),
+                (DEVICES, &container.volume_devices),
             ];
             for (kind, items) in refs {
                 for (item, named) in items.iter().enumerate() {
@@ -79,7 +84,8 @@ fn uses(pod: &PodSpec) -> Vec<(Use<'_>, Option<&str>)> {
     found
 }
 
-/// `volume-mounts-resolve`: each mount and device names a pod volume or a claim template.
+/// `volume-mounts-resolve`: each mount and device names a pod volume or a
+/// claim template, and each device a claim.
 pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Violation> {
     let volumes: Vec<&str> = pod
         .volumes
@@ -90,16 +96,17 @@ pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Vio
         .iter()
         .filter_map(|c| c.metadata.name.as_deref())
         .collect();
-    // A set: a template may have hundreds of containers and of claims.
+    // Sets: a template may have hundreds of containers and of claims.
     let known: HashSet<&str> = volumes.iter().chain(&claim_names).copied().collect();
-    let unresolved: Vec<_> = uses(pod)
-        .into_iter()
-        .filter(|(_, name)| !name.is_some_and(|name| known.contains(name)))
+    // A template volume of a claim's name is replaced by the claim (`updateStorage`).
+    let claim_volumes: HashSet<&str> = pod
+        .volumes
+        .iter()
+        .filter(|v| v.is_claim())
+        .filter_map(|v| v.name.as_deref())
+        .chain(claim_names.iter().copied())
         .collect();
-    if unresolved.is_empty() {
-        return Vec::new();
-    }
-    let available = match (volumes.is_empty(), claim_names.is_empty()) {
+    let available = || match (volumes.is_empty(), claim_names.is_empty()) {
         (true, true) => "the template has no volumes and the set no claim templates".to_string(),
         (false, true) => format!("volumes: {}; no claim templates", quoted_list(&volumes)),
         (true, false) => format!("no volumes; claim templates: {}", quoted_list(&claim_names)),
@@ -109,19 +116,30 @@ pub fn volume_mounts_resolve(pod: &PodSpec, claims: &[ClaimTemplate]) -> Vec<Vio
             quoted_list(&claim_names)
         ),
     };
-    unresolved
-        .into_iter()
-        .map(|(at, name)| {
-            Violation::new(
+    let mut violations = Vec::new();
+    for (at, name) in uses(pod) {
+        let Some(name) = name.filter(|name| known.contains(name)) else {
+            violations.push(Violation::new(
                 CheckId::VolumeMountsResolve,
                 at.field(),
                 name.map_or_else(|| "absent".to_string(), quote),
                 format!(
-                    "no volume of spec.template.spec.volumes and no claim template has that name, so the API server refuses every pod the StatefulSet controller creates and no replica ever starts ({available})"
+                    "no volume of spec.template.spec.volumes and no claim template has that name, so the API server refuses every pod the StatefulSet controller creates and no replica ever starts ({})",
+                    available()
                 ),
-            )
-        })
-        .collect()
+            ));
+            continue;
+        };
+        if at.kind == DEVICES && !claim_volumes.contains(name) {
+            violations.push(Violation::new(
+                CheckId::VolumeMountsResolve,
+                at.field(),
+                quote(name),
+                "names a volume that is neither a claim template nor a persistentVolumeClaim or ephemeral volume, and only those can be block devices, so the API server refuses every pod the StatefulSet controller creates and no replica ever starts; mount it with volumeMounts instead",
+            ));
+        }
+    }
+    violations
 }
 
 /// `claims-mounted`: each claim template is mounted (or used as a block

@@ -404,6 +404,9 @@ pub fn real_cluster() -> FakeCluster {
 pub struct Req {
     pub request: Value,
     pub settings: Option<Value>,
+    /// The four Service checks raised to deny, on top of `settings`, as the
+    /// platform-guardrails profile has them (they warn by default).
+    pub services_deny: bool,
 }
 
 fn request_for(operation: &str, object: Option<Value>, old: Option<Value>) -> Value {
@@ -439,6 +442,7 @@ pub fn create(object: Value) -> Req {
     Req {
         request: request_for("CREATE", Some(object), None),
         settings: None,
+        services_deny: false,
     }
 }
 
@@ -447,6 +451,7 @@ pub fn update(object: Value, old: Value) -> Req {
     Req {
         request: request_for("UPDATE", Some(object), Some(old)),
         settings: None,
+        services_deny: false,
     }
 }
 
@@ -469,6 +474,7 @@ pub fn delete_service(namespace: &str, name: &str) -> Req {
             }
         }),
         settings: None,
+        services_deny: false,
     }
 }
 
@@ -479,6 +485,7 @@ pub fn real_create(object: Value) -> Req {
     Req {
         request,
         settings: None,
+        services_deny: false,
     }
 }
 
@@ -488,10 +495,26 @@ impl Req {
         self
     }
 
+    /// The Service checks deny (see `services_deny`).
+    pub fn services_deny(mut self) -> Req {
+        self.services_deny = true;
+        self
+    }
+
     pub fn payload(&self) -> Vec<u8> {
         let mut payload = json!({"request": self.request});
-        if let Some(settings) = &self.settings {
-            payload["settings"] = settings.clone();
+        let mut settings = self.settings.clone();
+        if self.services_deny {
+            let mut raised = settings.unwrap_or(json!({}));
+            for check in SERVICE_CHECKS {
+                if raised.pointer(&format!("/enforcement/{check}")).is_none() {
+                    raised = enforce(&raised, check, "deny");
+                }
+            }
+            settings = Some(raised);
+        }
+        if let Some(settings) = settings {
+            payload["settings"] = settings;
         }
         serde_json::to_vec(&payload).expect("a payload")
     }
@@ -595,6 +618,14 @@ pub fn assert_mentions(text: &str, fragments: &[&str]) {
         assert!(text.contains(fragment), "expected {fragment:?} in:\n{text}");
     }
 }
+
+/// The checks that judge the governing Service.
+pub const SERVICE_CHECKS: [&str; 4] = [
+    "service-name-required",
+    "service-exists",
+    "service-headless",
+    "service-selects-pods",
+];
 
 /// Settings with `check` set to `action` in `enforcement`, merged into `settings`.
 pub fn enforce(settings: &Value, check: &str, action: &str) -> Value {

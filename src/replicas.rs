@@ -1,0 +1,327 @@
+//! The replicas of a StatefulSet as the StatefulSet controller creates them,
+//! and which of them a label selector selects.
+//!
+//! Every replica carries the template's labels plus three the controller sets
+//! itself, over any of the same key in the template
+//! (pkg/controller/statefulset/stateful_set_utils.go):
+//! - `statefulset.kubernetes.io/pod-name`: `<set>-<ordinal>` (`updateIdentity`);
+//! - `apps.kubernetes.io/pod-index`: the ordinal in decimal (`updateIdentity`,
+//!   the PodIndexLabel feature, GA since 1.32);
+//! - `controller-revision-hash`: the hash of the revision the pod was made
+//!   from (`setPodRevision`), not known at admission.
+//!
+//! Ordinals run from `spec.ordinals.start` (default 0) for `spec.replicas`
+//! (default 1) pods. A selector can therefore select all, some or none of the
+//! replicas; requirements on the per-replica labels are worked out for the
+//! whole range at once, so the cost does not grow with the replica count.
+
+use std::collections::BTreeSet;
+
+use crate::labels::{LabelSelector, Labels, Requirement};
+use crate::statefulset::StatefulSet;
+
+pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
+pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
+pub const REVISION_LABEL: &str = "controller-revision-hash";
+
+/// The labels whose value differs from one replica to the next.
+pub const PER_REPLICA_LABELS: [&str; 2] = [POD_NAME_LABEL, POD_INDEX_LABEL];
+
+/// The replicas of one StatefulSet.
+#[derive(Debug, Clone, Copy)]
+pub struct Replicas<'a> {
+    /// `metadata.name`: pods are `<name>-<ordinal>`.
+    pub name: &'a str,
+    /// `spec.template.metadata.labels`.
+    pub template_labels: &'a Labels,
+    /// The first ordinal (`spec.ordinals.start`).
+    pub start: i64,
+    /// How many (`spec.replicas`, at least 0).
+    pub count: i64,
+}
+
+impl<'a> Replicas<'a> {
+    pub fn of(sts: &'a StatefulSet) -> Replicas<'a> {
+        Replicas::with_count(sts, i64::from(sts.spec.replicas_or_default()))
+    }
+
+    /// The same set scaled to `count` replicas.
+    pub fn with_count(sts: &'a StatefulSet, count: i64) -> Replicas<'a> {
+        Replicas {
+            name: &sts.metadata.name,
+            template_labels: &sts.spec.template.metadata.labels,
+            start: i64::from(sts.spec.ordinals_start()),
+            count: count.max(0),
+        }
+    }
+
+    /// The name of the pod of `ordinal`.
+    pub fn pod_name(&self, ordinal: i64) -> String {
+        format!("{}-{ordinal}", self.name)
+    }
+
+    fn contains(&self, ordinal: i64) -> bool {
+        (self.start..self.start + self.count).contains(&ordinal)
+    }
+
+    /// The ordinal a pod-name or pod-index label value names, as the
+    /// controller writes them (decimal, no sign, no leading zero).
+    fn ordinal_of(&self, key: &str, value: &str) -> Option<i64> {
+        let digits = if key == POD_NAME_LABEL {
+            value.strip_prefix(self.name)?.strip_prefix('-')?
+        } else {
+            value
+        };
+        let ordinal: i64 = digits.parse().ok()?;
+        (ordinal >= 0 && ordinal.to_string() == digits).then_some(ordinal)
+    }
+}
+
+/// Which replicas a selector selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every replica (also when there are none).
+    All,
+    /// None of them, while there is at least one.
+    None,
+    /// Some but not all: these ordinals, ascending.
+    Only(Vec<i64>),
+    /// Some but not all: every ordinal but these, ascending.
+    AllBut(Vec<i64>),
+}
+
+impl Selection {
+    /// How many replicas are selected, out of `replicas.count`.
+    pub fn count(&self, replicas: &Replicas) -> i64 {
+        match self {
+            Selection::All => replicas.count,
+            Selection::None => 0,
+            Selection::Only(selected) => selected.len() as i64,
+            Selection::AllBut(excluded) => replicas.count - excluded.len() as i64,
+        }
+    }
+
+    /// The replicas either selection selects.
+    pub fn union(&self, other: &Selection, replicas: &Replicas) -> Selection {
+        selection(self.filter().or(other.filter()), replicas)
+    }
+
+    /// The replicas both selections select.
+    pub fn intersection(&self, other: &Selection, replicas: &Replicas) -> Selection {
+        selection(self.filter().and(other.filter()), replicas)
+    }
+
+    /// The replicas this selection leaves out.
+    pub fn complement(&self, replicas: &Replicas) -> Selection {
+        let filter = match self.filter() {
+            Filter::Only(a) => Filter::AllBut(a),
+            Filter::AllBut(a) => Filter::Only(a),
+        };
+        selection(filter, replicas)
+    }
+
+    fn filter(&self) -> Filter {
+        match self {
+            Selection::All => Filter::everything(),
+            Selection::None => Filter::nothing(),
+            Selection::Only(ordinals) => Filter::Only(ordinals.iter().copied().collect()),
+            Selection::AllBut(ordinals) => Filter::AllBut(ordinals.iter().copied().collect()),
+        }
+    }
+
+    /// Which replicas, for a message: `only web-0 and web-2 of the 3 replicas`,
+    /// `all 3 replicas but web-1`, `none of the 3 replicas`.
+    pub fn describe(&self, replicas: &Replicas) -> String {
+        let count = replicas.count;
+        match self {
+            Selection::All if count == 1 => "the one replica".into(),
+            Selection::All => format!("all {count} replicas"),
+            Selection::None if count == 1 => "no replica".into(),
+            Selection::None => format!("none of the {count} replicas"),
+            Selection::Only(selected) => {
+                format!("only {} of the {count} replicas", names(replicas, selected))
+            }
+            Selection::AllBut(excluded) => {
+                format!("all {count} replicas but {}", names(replicas, excluded))
+            }
+        }
+    }
+}
+
+/// How many pod names a message lists at most.
+const NAMED: usize = 5;
+
+fn names(replicas: &Replicas, ordinals: &[i64]) -> String {
+    let shown: Vec<String> = ordinals
+        .iter()
+        .take(NAMED)
+        .map(|o| replicas.pod_name(*o))
+        .collect();
+    let mut text = match shown.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    if ordinals.len() > NAMED {
+        text.push_str(&format!(" (and {} more)", ordinals.len() - NAMED));
+    }
+    text
+}
+
+/// Ordinals kept by the requirements read so far: a finite list, or
+/// everything but a finite list.
+#[derive(Debug, Clone)]
+enum Filter {
+    Only(BTreeSet<i64>),
+    AllBut(BTreeSet<i64>),
+}
+
+impl Filter {
+    fn and(self, other: Filter) -> Filter {
+        match (self, other) {
+            (Filter::Only(a), Filter::Only(b)) => {
+                Filter::Only(a.intersection(&b).copied().collect())
+            }
+            (Filter::Only(a), Filter::AllBut(b)) | (Filter::AllBut(b), Filter::Only(a)) => {
+                Filter::Only(a.difference(&b).copied().collect())
+            }
+            (Filter::AllBut(a), Filter::AllBut(b)) => {
+                Filter::AllBut(a.union(&b).copied().collect())
+            }
+        }
+    }
+
+    fn or(self, other: Filter) -> Filter {
+        match (self, other) {
+            (Filter::Only(a), Filter::Only(b)) => Filter::Only(a.union(&b).copied().collect()),
+            (Filter::Only(a), Filter::AllBut(b)) | (Filter::AllBut(b), Filter::Only(a)) => {
+                Filter::AllBut(b.difference(&a).copied().collect())
+            }
+            (Filter::AllBut(a), Filter::AllBut(b)) => {
+                Filter::AllBut(a.intersection(&b).copied().collect())
+            }
+        }
+    }
+
+    fn nothing() -> Filter {
+        Filter::Only(BTreeSet::new())
+    }
+
+    fn everything() -> Filter {
+        Filter::AllBut(BTreeSet::new())
+    }
+}
+
+/// Which of `replicas` a selector selects, `None` being the `null` selector
+/// (it selects nothing); `Err` says why the selector is invalid, in which case
+/// Kubernetes matches nothing with it (see `labels`).
+pub fn selected_replicas(
+    selector: Option<&LabelSelector>,
+    replicas: &Replicas,
+) -> Result<Selection, String> {
+    let Some(selector) = selector else {
+        return Ok(selection(Filter::nothing(), replicas));
+    };
+    if let Some(why) = selector.invalid() {
+        return Err(why);
+    }
+    let filter = selector
+        .match_expressions
+        .iter()
+        .map(|requirement| requirement_filter(requirement, replicas))
+        .fold(pairs_filter(&selector.match_labels, replicas), Filter::and);
+    Ok(selection(filter, replicas))
+}
+
+/// Which of `replicas` a Service's `selector` map selects: every pair must
+/// match (a Service selector has no operators, nothing to be invalid).
+pub fn selected_by_map(selector: &Labels, replicas: &Replicas) -> Selection {
+    selection(pairs_filter(selector, replicas), replicas)
+}
+
+/// `key: value` pairs, each the requirement `key in (value)`.
+fn pairs_filter(pairs: &Labels, replicas: &Replicas) -> Filter {
+    pairs
+        .iter()
+        .map(|(key, value)| {
+            let requirement = Requirement {
+                key: key.clone(),
+                operator: "In".into(),
+                values: vec![value.clone()],
+            };
+            requirement_filter(&requirement, replicas)
+        })
+        .fold(Filter::everything(), Filter::and)
+}
+
+fn requirement_filter(requirement: &Requirement, replicas: &Replicas) -> Filter {
+    let key = requirement.key.as_str();
+    let operator = requirement.operator.as_str();
+    if PER_REPLICA_LABELS.contains(&key) {
+        let ordinals = || -> BTreeSet<i64> {
+            requirement
+                .values
+                .iter()
+                .filter_map(|value| replicas.ordinal_of(key, value))
+                .collect()
+        };
+        return match operator {
+            "In" => Filter::Only(ordinals()),
+            "NotIn" => Filter::AllBut(ordinals()),
+            "Exists" => Filter::everything(),
+            _ => Filter::nothing(),
+        };
+    }
+    if key == REVISION_LABEL {
+        // Present on every replica with a value not known at admission: a
+        // selector naming values selects at most the pods of one revision,
+        // until the next rollout, so it is not counted on; excluding values
+        // leaves every pod of later revisions selected.
+        return match operator {
+            "Exists" | "NotIn" => Filter::everything(),
+            _ => Filter::nothing(),
+        };
+    }
+    let value = replicas.template_labels.get(key);
+    let listed = || value.is_some_and(|v| requirement.values.contains(v));
+    let matched = match operator {
+        "In" => listed(),
+        "NotIn" => !listed(),
+        "Exists" => value.is_some(),
+        "DoesNotExist" => value.is_none(),
+        _ => false,
+    };
+    if matched {
+        Filter::everything()
+    } else {
+        Filter::nothing()
+    }
+}
+
+fn selection(filter: Filter, replicas: &Replicas) -> Selection {
+    let in_range = |ordinals: BTreeSet<i64>| -> Vec<i64> {
+        ordinals
+            .into_iter()
+            .filter(|o| replicas.contains(*o))
+            .collect()
+    };
+    match filter {
+        _ if replicas.count == 0 => Selection::All,
+        Filter::Only(ordinals) => {
+            let selected = in_range(ordinals);
+            match selected.len() as i64 {
+                0 => Selection::None,
+                n if n == replicas.count => Selection::All,
+                _ => Selection::Only(selected),
+            }
+        }
+        Filter::AllBut(ordinals) => {
+            let excluded = in_range(ordinals);
+            match excluded.len() as i64 {
+                0 => Selection::All,
+                n if n == replicas.count => Selection::None,
+                _ => Selection::AllBut(excluded),
+            }
+        }
+    }
+}
