@@ -325,3 +325,156 @@ fn selection(filter: Filter, replicas: &Replicas) -> Selection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn labels() -> Labels {
+        [("app".to_string(), "web".to_string())].into()
+    }
+
+    fn set(labels: &Labels, count: i64) -> Replicas<'_> {
+        Replicas {
+            name: "web",
+            template_labels: labels,
+            start: 0,
+            count,
+        }
+    }
+
+    fn select(selector: serde_json::Value, replicas: &Replicas) -> Selection {
+        let selector: LabelSelector = serde_json::from_value(selector).expect("a selector");
+        selected_replicas(Some(&selector), replicas).expect("a valid selector")
+    }
+
+    #[test]
+    fn every_operator_on_each_per_replica_label() {
+        let labels = labels();
+        let replicas = set(&labels, 3);
+        let expression = |key: &str, operator: &str, values: &[&str]| json!({"matchExpressions": [{"key": key, "operator": operator, "values": values}]});
+        for (key, first, second) in [
+            (POD_NAME_LABEL, "web-0", "web-2"),
+            (POD_INDEX_LABEL, "0", "2"),
+        ] {
+            assert_eq!(
+                select(expression(key, "In", &[first, second]), &replicas),
+                Selection::Only(vec![0, 2])
+            );
+            assert_eq!(
+                select(expression(key, "NotIn", &[first]), &replicas),
+                Selection::AllBut(vec![0])
+            );
+            assert_eq!(
+                select(expression(key, "Exists", &[]), &replicas),
+                Selection::All
+            );
+            assert_eq!(
+                select(expression(key, "DoesNotExist", &[]), &replicas),
+                Selection::None
+            );
+            // Values naming no replica of this set.
+            assert_eq!(
+                select(expression(key, "In", &["web-9", "9", "db-0"]), &replicas),
+                Selection::None
+            );
+            assert_eq!(
+                select(expression(key, "NotIn", &["web-9", "9"]), &replicas),
+                Selection::All
+            );
+        }
+        for (operator, values, expected) in [
+            ("Exists", &[][..], Selection::All),
+            ("DoesNotExist", &[][..], Selection::None),
+            ("In", &["5d8f7"][..], Selection::None),
+            ("NotIn", &["5d8f7"][..], Selection::All),
+        ] {
+            assert_eq!(
+                select(expression(REVISION_LABEL, operator, values), &replicas),
+                expected,
+                "{operator}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_huge_set_is_judged_without_listing_its_replicas() {
+        let labels = labels();
+        let replicas = set(&labels, i64::from(i32::MAX));
+        let selection = select(
+            json!({"matchExpressions": [{"key": POD_INDEX_LABEL, "operator": "NotIn", "values": ["7"]}]}),
+            &replicas,
+        );
+        assert_eq!(selection, Selection::AllBut(vec![7]));
+        assert_eq!(selection.count(&replicas), i64::from(i32::MAX) - 1);
+        assert_eq!(
+            selection.describe(&replicas),
+            "all 2147483647 replicas but web-7"
+        );
+        let everything = selection.union(&Selection::Only(vec![7]), &replicas);
+        assert_eq!(everything, Selection::All);
+        assert_eq!(selection.complement(&replicas), Selection::Only(vec![7]));
+    }
+
+    #[test]
+    fn selections_combine_and_read() {
+        let labels = labels();
+        let replicas = set(&labels, 7);
+        let low = Selection::Only(vec![0, 1]);
+        let not_one = Selection::AllBut(vec![1]);
+        assert_eq!(
+            low.intersection(&not_one, &replicas),
+            Selection::Only(vec![0])
+        );
+        assert_eq!(low.union(&not_one, &replicas), Selection::All);
+        assert_eq!(
+            Selection::None.intersection(&Selection::All, &replicas),
+            Selection::None
+        );
+        assert_eq!(
+            Selection::Only((0..7).collect()).describe(&replicas),
+            "only web-0, web-1, web-2, web-3 and web-4 (and 2 more) of the 7 replicas"
+        );
+        assert_eq!(
+            low.describe(&replicas),
+            "only web-0 and web-1 of the 7 replicas"
+        );
+        let one = set(&labels, 1);
+        assert_eq!(Selection::All.describe(&one), "the one replica");
+        assert_eq!(Selection::None.describe(&one), "no replica");
+        // No replica at all: every selector selects all of none.
+        let none = set(&labels, 0);
+        assert_eq!(
+            select(json!({"matchLabels": {"app": "db"}}), &none),
+            Selection::All
+        );
+    }
+
+    #[test]
+    fn a_service_map_selects_by_every_pair() {
+        let labels = labels();
+        let replicas = set(&labels, 2);
+        let map = |pairs: &[(&str, &str)]| -> Labels {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            selected_by_map(&map(&[("app", "web")]), &replicas),
+            Selection::All
+        );
+        assert_eq!(
+            selected_by_map(
+                &map(&[("app", "web"), (POD_NAME_LABEL, "web-1")]),
+                &replicas
+            ),
+            Selection::Only(vec![1])
+        );
+        assert_eq!(
+            selected_by_map(&map(&[("app", "db")]), &replicas),
+            Selection::None
+        );
+    }
+}

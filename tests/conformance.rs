@@ -661,3 +661,169 @@ fn defaulted_request_shapes() {
     }
     report.finish(16);
 }
+
+// ------------------------------------------------------------ replicas
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplicaCases {
+    selections: Vec<SelectionCase>,
+    budgets: Vec<BudgetCase>,
+    spreading: Vec<SpreadingCase>,
+    devices: Vec<DeviceCase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SelectionCase {
+    description: String,
+    set: String,
+    replicas: i64,
+    #[serde(default)]
+    start: i64,
+    labels: std::collections::BTreeMap<String, String>,
+    selector: Option<statefulset_policy::labels::LabelSelector>,
+    selected: Vec<String>,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetCase {
+    description: String,
+    replicas: i64,
+    budget: Value,
+    allowed: i64,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpreadingCase {
+    description: String,
+    replicas: i64,
+    constraint: Value,
+    spreads: bool,
+    source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceCase {
+    description: String,
+    volume: Option<Value>,
+    allowed: bool,
+    source: String,
+}
+
+/// The replicas a [`Selection`] stands for, by pod name.
+fn pod_names(
+    selection: &statefulset_policy::replicas::Selection,
+    replicas: &statefulset_policy::replicas::Replicas,
+) -> Vec<String> {
+    use statefulset_policy::replicas::Selection;
+    let range = replicas.start..replicas.start + replicas.count;
+    let ordinals: Vec<i64> = match selection {
+        Selection::All => range.collect(),
+        Selection::None => Vec::new(),
+        Selection::Only(ordinals) => ordinals.clone(),
+        Selection::AllBut(left_out) => range.filter(|o| !left_out.contains(o)).collect(),
+    };
+    ordinals.into_iter().map(|o| replicas.pod_name(o)).collect()
+}
+
+/// Which replicas a selector selects, the disruptions a budget allows, whether
+/// a spread constraint spreads and which volumes a device may name, each as
+/// Kubernetes' controllers, scheduler and validation decide it.
+#[test]
+fn replicas() {
+    use statefulset_policy::replicas::{selected_replicas, Replicas};
+    let data: ReplicaCases = load("replicas");
+    let mut report = Report::new("replicas");
+    for case in &data.selections {
+        let replicas = Replicas {
+            name: &case.set,
+            template_labels: &case.labels,
+            start: case.start,
+            count: case.replicas,
+        };
+        let problems = match selected_replicas(case.selector.as_ref(), &replicas) {
+            Ok(selection) => {
+                let got = pod_names(&selection, &replicas);
+                let count = selection.count(&replicas) as usize;
+                if got != case.selected || count != got.len() {
+                    vec![format!(
+                        "Kubernetes selects {:?}, the policy {got:?} ({count})",
+                        case.selected
+                    )]
+                } else {
+                    Vec::new()
+                }
+            }
+            Err(why) => vec![format!("the selector was refused: {why}")],
+        };
+        report.vector(&case.description, &case.source, problems);
+    }
+    for case in &data.budgets {
+        let object = spread(sts(), case.replicas);
+        let settings = json!({"availability": {"podDisruptionBudget": true}});
+        let mut fake = FakeCluster::healthy().with_pdb(NS, "budget", case.budget.clone());
+        let response = create(object).settings(settings).run(&mut fake);
+        let warnings = check_ids(&response.warnings.clone().unwrap_or_default().join("\n"));
+        let blocks = warnings.iter().any(|id| id == "pdb-allows-disruption");
+        let mut problems = Vec::new();
+        if !response.accepted || blocks != (case.allowed == 0) {
+            problems.push(format!(
+                "Kubernetes allows {} disruption(s), the policy warned {warnings:?}",
+                case.allowed
+            ));
+        }
+        report.vector(&case.description, &case.source, problems);
+    }
+    for case in &data.spreading {
+        let mut constraint = case.constraint.clone();
+        constraint["topologyKey"] = json!("kubernetes.io/hostname");
+        constraint["labelSelector"] = json!({"matchLabels": {"app": "web"}});
+        let object = with(sts(), "/spec/replicas", json!(case.replicas));
+        let object = with(
+            object,
+            "/spec/template/spec/topologySpreadConstraints",
+            json!([constraint]),
+        );
+        let response = create(object).run(&mut FakeCluster::healthy());
+        let warnings = check_ids(&response.warnings.clone().unwrap_or_default().join("\n"));
+        let spreads = !warnings.iter().any(|id| id == "pods-spread");
+        let mut problems = Vec::new();
+        if spreads != case.spreads {
+            problems.push(format!(
+                "Kubernetes spreads: {}, the policy warned {warnings:?}",
+                case.spreads
+            ));
+        }
+        report.vector(&case.description, &case.source, problems);
+    }
+    for case in &data.devices {
+        let mut object = sts();
+        object["spec"]["template"]["spec"]["containers"][0]["volumeDevices"] =
+            json!([{"name": "raw", "devicePath": "/dev/xvda"}]);
+        match &case.volume {
+            Some(volume) => object["spec"]["template"]["spec"]["volumes"] = json!([volume]),
+            None => {
+                object["spec"]["volumeClaimTemplates"] = json!([claim("raw", None, "1Gi")]);
+            }
+        }
+        let response = create(object).run(&mut FakeCluster::healthy());
+        let refused = !response.accepted
+            && check_ids(response.message.as_deref().unwrap_or_default())
+                == ["volume-mounts-resolve"];
+        let mut problems = Vec::new();
+        if refused == case.allowed || (case.allowed && !response.accepted) {
+            problems.push(format!(
+                "Kubernetes allows the device: {}, the policy answered {:?}",
+                case.allowed, response.message
+            ));
+        }
+        report.vector(&case.description, &case.source, problems);
+    }
+    report.finish(25);
+}
