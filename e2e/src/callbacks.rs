@@ -13,8 +13,11 @@
 //!   `Policy has not been granted access to Kubernetes <apiVersion>/<kind>
 //!   resources. The violation has been reported.`;
 //! - `kubernetes/can_i` reads no resource type: the capability gate is all;
+//! - the answer then comes from the [`Answers`] given: a replay session, in
+//!   order, or a [`ClusterState`] (see [`crate::cluster`]);
 //! - an answer that fails (recorded `type: Error`, replay mismatch, exhausted
-//!   session) reaches the guest as `Callback evaluation failure: <why>`;
+//!   session, object not found in the cluster) reaches the guest as
+//!   `Callback evaluation failure: <why>`;
 //! - anything else is `unknown namespace: X` / `unknown operation: X`.
 
 use std::collections::{BTreeSet, VecDeque};
@@ -22,6 +25,7 @@ use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::capabilities::{capability_refusal, HostCapabilities, UNGATED_NAMESPACE};
+use crate::cluster::ClusterState;
 use crate::session::{Exchange, ExchangeResponse, HostRequest, ReplaySession};
 
 /// Text policy-evaluator puts before every failed callback answer.
@@ -46,6 +50,27 @@ impl AccessPolicy {
     }
 }
 
+/// Where the answers to Kubernetes look-ups come from.
+#[derive(Clone, Debug)]
+pub enum Answers {
+    /// A kwctl replay session: each call must match the next recorded one.
+    Replay(ReplaySession),
+    /// A read-only API server over a set of objects, in any order.
+    Cluster(ClusterState),
+}
+
+impl From<ReplaySession> for Answers {
+    fn from(session: ReplaySession) -> Self {
+        Answers::Replay(session)
+    }
+}
+
+impl From<ClusterState> for Answers {
+    fn from(cluster: ClusterState) -> Self {
+        Answers::Cluster(cluster)
+    }
+}
+
 /// Per-instance state of the host side of the waPC conversation.
 ///
 /// The waPC host callback must be `Fn + Send + Sync`, so the mutable parts
@@ -61,6 +86,8 @@ pub struct HostCallHandler {
 struct HandlerState {
     /// `None`: no session file was given (look-ups cannot be answered).
     session: Option<VecDeque<Exchange>>,
+    /// The cluster answering look-ups instead of a session.
+    cluster: Option<ClusterState>,
     /// Host calls other than `tracing/log`, whatever their outcome.
     host_calls: usize,
     /// Replay mismatches and exhaustion, kept so callers can report them even
@@ -78,18 +105,31 @@ pub struct HostCallReport {
 }
 
 impl HostCallHandler {
+    /// A handler answering look-ups from a replay session (or from nothing).
     pub fn new(
         access: AccessPolicy,
         session: Option<ReplaySession>,
         print_guest_logs: bool,
     ) -> Self {
+        HostCallHandler::with_answers(access, session.map(Answers::Replay), print_guest_logs)
+    }
+
+    /// A handler answering look-ups from `answers` (or from nothing).
+    pub fn with_answers(
+        access: AccessPolicy,
+        answers: Option<Answers>,
+        print_guest_logs: bool,
+    ) -> Self {
+        let mut state = HandlerState::default();
+        match answers {
+            Some(Answers::Replay(session)) => state.session = Some(session.into_exchanges()),
+            Some(Answers::Cluster(cluster)) => state.cluster = Some(cluster),
+            None => {}
+        }
         HostCallHandler {
             access,
             print_guest_logs,
-            state: Mutex::new(HandlerState {
-                session: session.map(ReplaySession::into_exchanges),
-                ..HandlerState::default()
-            }),
+            state: Mutex::new(state),
         }
     }
 
@@ -167,11 +207,17 @@ impl HostCallHandler {
                 ));
             }
         }
-        self.replay(request)
+        self.answer(request)
     }
 
-    fn replay(&self, request: HostRequest) -> Result<Vec<u8>, String> {
+    /// The answer of the cluster, or of the session's next exchange.
+    fn answer(&self, request: HostRequest) -> Result<Vec<u8>, String> {
         let mut state = self.state();
+        if let Some(cluster) = &state.cluster {
+            return cluster
+                .answer(&request)
+                .map_err(|why| format!("{CALLBACK_FAILURE_PREFIX}{why}"));
+        }
         let Some(session) = state.session.as_mut() else {
             return Err(format!(
                 "{CALLBACK_FAILURE_PREFIX}no replay session was given (--replay-host-capabilities-interactions), so policy-host cannot answer {request:?}"
@@ -376,6 +422,78 @@ mod tests {
             err.contains("'net/v1/dns_lookup_host' host capability"),
             "{err}"
         );
+    }
+
+    fn cluster() -> ClusterState {
+        ClusterState::new([serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "nginx", "namespace": "default"},
+            "spec": {"clusterIP": "None"}
+        })])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_cluster_answers_in_any_order_and_misses_as_a_callback_failure() {
+        let handler =
+            HostCallHandler::with_answers(service_access(), Some(cluster().into()), false);
+        let other = br#"{"api_version":"v1","kind":"Service","name":"other","namespace":"default","disable_cache":false,"field_masks":null}"#;
+        let err = handler
+            .handle("kubewarden", "kubernetes", "get_resource", other)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            r#"Callback evaluation failure: Cannot find v1/Service named 'other' inside of namespace 'Some("default")'"#
+        );
+        for _ in 0..2 {
+            let answer: serde_json::Value =
+                serde_json::from_slice(&get_service(&handler).unwrap()).unwrap();
+            assert_eq!(answer["metadata"]["name"], "nginx");
+        }
+        let list = handler
+            .handle(
+                "kubewarden",
+                "kubernetes",
+                "list_resources_by_namespace",
+                br#"{"api_version":"v1","kind":"Service","namespace":"default","label_selector":null,"field_selector":null,"field_masks":null}"#,
+            )
+            .unwrap();
+        let list: serde_json::Value = serde_json::from_slice(&list).unwrap();
+        assert_eq!(list["kind"], "ServiceList");
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
+        let report = handler.report();
+        assert_eq!(report.host_calls, 4);
+        assert!(report.replay_problems.is_empty());
+        assert_eq!(report.unused_exchanges, 0);
+    }
+
+    #[test]
+    fn a_cluster_is_behind_the_same_gates() {
+        let handler = HostCallHandler::with_answers(
+            AccessPolicy {
+                host_capabilities: HostCapabilities::DenyAll,
+                ..service_access()
+            },
+            Some(cluster().into()),
+            false,
+        );
+        assert!(get_service(&handler)
+            .unwrap_err()
+            .contains("'kubernetes/get_resource' host capability"));
+        let handler = HostCallHandler::with_answers(
+            AccessPolicy {
+                host_capabilities: HostCapabilities::AllowAll,
+                allowed_resources: BTreeSet::new(),
+            },
+            Some(cluster().into()),
+            false,
+        );
+        assert_eq!(
+            get_service(&handler).unwrap_err(),
+            "Policy has not been granted access to Kubernetes v1/Service resources. The violation has been reported."
+        );
+        assert_eq!(handler.report().host_calls, 1);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use wapc::WapcHost;
 use wasmtime_provider::wasmtime;
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
 
-use crate::callbacks::{AccessPolicy, HostCallHandler};
+use crate::callbacks::{AccessPolicy, Answers, HostCallHandler};
 use crate::capabilities::HostCapabilities;
 use crate::guest_payload;
 use crate::metadata::{read_metadata, ContextAwareResource, PolicyMetadata};
@@ -231,10 +231,17 @@ impl Evaluator {
     }
 
     /// A fresh instance: new store, new WASI context, `wapc_init` run again.
+    /// Look-ups are answered from `session`.
     pub fn instantiate(&self, session: Option<ReplaySession>) -> Result<PolicyInstance> {
-        let handler = Arc::new(HostCallHandler::new(
+        self.instantiate_with(session.map(Answers::Replay))
+    }
+
+    /// A fresh instance whose look-ups are answered from `answers`: a replay
+    /// session or a [`crate::cluster::ClusterState`].
+    pub fn instantiate_with(&self, answers: Option<Answers>) -> Result<PolicyInstance> {
+        let handler = Arc::new(HostCallHandler::with_answers(
             self.access.clone(),
-            session,
+            answers,
             self.print_guest_logs,
         ));
         let provider = self
@@ -274,9 +281,21 @@ impl Evaluator {
         settings: &Value,
         session: Option<ReplaySession>,
     ) -> Result<Evaluation> {
+        self.evaluate_with(request, settings, session.map(Answers::Replay))
+    }
+
+    /// [`Evaluator::evaluate`] with look-ups answered from `answers`.
+    pub fn evaluate_with(
+        &self,
+        request: &Value,
+        settings: &Value,
+        answers: Option<Answers>,
+    ) -> Result<Evaluation> {
         let request = AdmissionRequest::from_json(request)?;
         let settings = settings_object(settings.clone())?;
-        Ok(self.instantiate(session)?.validate(&request, &settings))
+        Ok(self
+            .instantiate_with(answers)?
+            .validate(&request, &settings))
     }
 }
 

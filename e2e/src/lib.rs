@@ -7,7 +7,9 @@
 //! replay-session format for context-aware look-ups.
 //!
 //! - [`host`]: compile once, fresh instance per evaluation, epoch deadline.
-//! - [`callbacks`]: host calls from the guest, access control, replay.
+//! - [`callbacks`]: host calls from the guest, access control, answers.
+//! - [`cluster`]: a read-only API server over a set of objects, answering
+//!   look-ups in any order (the other answer source besides a replay session).
 //! - [`capabilities`]: host-capability grants (`hostCapabilities`).
 //! - [`guest_payload`]: the exact bytes handed to the guest.
 //! - [`session`]: kwctl replay-session files.
@@ -20,6 +22,7 @@
 pub mod callbacks;
 pub mod capabilities;
 pub mod cases;
+pub mod cluster;
 pub mod demo;
 pub mod guest_payload;
 pub mod host;
@@ -29,7 +32,9 @@ pub mod request;
 pub mod response;
 pub mod session;
 
+pub use callbacks::Answers;
 pub use capabilities::HostCapabilities;
+pub use cluster::ClusterState;
 pub use host::{
     settings_object, Evaluation, Evaluator, EvaluatorOptions, PolicyInstance, SettingsValidation,
     DEFAULT_TIMEOUT,
