@@ -255,7 +255,8 @@ fn check_ids(text: &str) -> BTreeSet<String> {
         let after = &rest[open + 1..];
         let Some(close) = after.find(']') else { break };
         let token = &after[..close];
-        let is_id = !token.is_empty()
+        // A check id starts with a letter: `[0]` is an index of a field path.
+        let is_id = token.starts_with(|c: char| c.is_ascii_lowercase())
             && token
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
@@ -464,7 +465,7 @@ fn real_world_patterns() {
 
 #[test]
 fn check_ids_are_read_from_messages_and_warnings() {
-    let message = "StatefulSet \"web\" violates 2 rules: (1) [service-exists] spec.serviceName is \"x\": no [Service]. (2) [volume-mounts-resolve] ...";
+    let message = "StatefulSet \"web\" violates 2 rules: (1) [service-exists] spec.serviceName is \"x\": no [Service]. (2) [volume-mounts-resolve] spec.template.spec.containers[0].volumeMounts[1].name ...";
     assert_eq!(
         check_ids(message),
         BTreeSet::from([
