@@ -489,6 +489,7 @@ pub fn settings(u: &mut Unstructured) -> Result<Value> {
             "enforcement",
             &[
                 "service-name-required",
+                "service-name-valid",
                 "service-exists",
                 "storage-class-allowed",
                 "storage-size",
