@@ -15,8 +15,6 @@
 //! replicas; requirements on the per-replica labels are worked out for the
 //! whole range at once, so the cost does not grow with the replica count.
 
-use std::collections::BTreeSet;
-
 use crate::labels::{LabelSelector, Labels, Requirement};
 use crate::statefulset::StatefulSet;
 
@@ -124,8 +122,8 @@ impl Selection {
         match self {
             Selection::All => Filter::everything(),
             Selection::None => Filter::nothing(),
-            Selection::Only(ordinals) => Filter::Only(ordinals.iter().copied().collect()),
-            Selection::AllBut(ordinals) => Filter::AllBut(ordinals.iter().copied().collect()),
+            Selection::Only(ordinals) => Filter::Only(ordinals.clone()),
+            Selection::AllBut(ordinals) => Filter::AllBut(ordinals.clone()),
         }
     }
 
@@ -169,46 +167,64 @@ fn names(replicas: &Replicas, ordinals: &[i64]) -> String {
 }
 
 /// Ordinals kept by the requirements read so far: a finite list, or
-/// everything but a finite list.
+/// everything but a finite list. Lists are sorted and without duplicates
+/// (plain vectors: a few ordinals at most, and no tree code in the module).
 #[derive(Debug, Clone)]
 enum Filter {
-    Only(BTreeSet<i64>),
-    AllBut(BTreeSet<i64>),
+    Only(Vec<i64>),
+    AllBut(Vec<i64>),
+}
+
+/// A sorted list without duplicates.
+fn sorted(mut ordinals: Vec<i64>) -> Vec<i64> {
+    ordinals.sort_unstable();
+    ordinals.dedup();
+    ordinals
+}
+
+/// `a` without the members of `b` (both sorted).
+fn without(a: &[i64], b: &[i64]) -> Vec<i64> {
+    a.iter()
+        .copied()
+        .filter(|o| b.binary_search(o).is_err())
+        .collect()
+}
+
+/// The members of `a` also in `b` (both sorted).
+fn within(a: &[i64], b: &[i64]) -> Vec<i64> {
+    a.iter()
+        .copied()
+        .filter(|o| b.binary_search(o).is_ok())
+        .collect()
 }
 
 impl Filter {
     fn and(self, other: Filter) -> Filter {
         match (self, other) {
-            (Filter::Only(a), Filter::Only(b)) => {
-                Filter::Only(a.intersection(&b).copied().collect())
-            }
+            (Filter::Only(a), Filter::Only(b)) => Filter::Only(within(&a, &b)),
             (Filter::Only(a), Filter::AllBut(b)) | (Filter::AllBut(b), Filter::Only(a)) => {
-                Filter::Only(a.difference(&b).copied().collect())
+                Filter::Only(without(&a, &b))
             }
-            (Filter::AllBut(a), Filter::AllBut(b)) => {
-                Filter::AllBut(a.union(&b).copied().collect())
-            }
+            (Filter::AllBut(a), Filter::AllBut(b)) => Filter::AllBut(sorted([a, b].concat())),
         }
     }
 
     fn or(self, other: Filter) -> Filter {
         match (self, other) {
-            (Filter::Only(a), Filter::Only(b)) => Filter::Only(a.union(&b).copied().collect()),
+            (Filter::Only(a), Filter::Only(b)) => Filter::Only(sorted([a, b].concat())),
             (Filter::Only(a), Filter::AllBut(b)) | (Filter::AllBut(b), Filter::Only(a)) => {
-                Filter::AllBut(b.difference(&a).copied().collect())
+                Filter::AllBut(without(&b, &a))
             }
-            (Filter::AllBut(a), Filter::AllBut(b)) => {
-                Filter::AllBut(a.intersection(&b).copied().collect())
-            }
+            (Filter::AllBut(a), Filter::AllBut(b)) => Filter::AllBut(within(&a, &b)),
         }
     }
 
     fn nothing() -> Filter {
-        Filter::Only(BTreeSet::new())
+        Filter::Only(Vec::new())
     }
 
     fn everything() -> Filter {
-        Filter::AllBut(BTreeSet::new())
+        Filter::AllBut(Vec::new())
     }
 }
 
@@ -258,12 +274,14 @@ fn requirement_filter(requirement: &Requirement, replicas: &Replicas) -> Filter 
     let key = requirement.key.as_str();
     let operator = requirement.operator.as_str();
     if PER_REPLICA_LABELS.contains(&key) {
-        let ordinals = || -> BTreeSet<i64> {
-            requirement
-                .values
-                .iter()
-                .filter_map(|value| replicas.ordinal_of(key, value))
-                .collect()
+        let ordinals = || {
+            sorted(
+                requirement
+                    .values
+                    .iter()
+                    .filter_map(|value| replicas.ordinal_of(key, value))
+                    .collect(),
+            )
         };
         return match operator {
             "In" => Filter::Only(ordinals()),
@@ -299,7 +317,7 @@ fn requirement_filter(requirement: &Requirement, replicas: &Replicas) -> Filter 
 }
 
 fn selection(filter: Filter, replicas: &Replicas) -> Selection {
-    let in_range = |ordinals: BTreeSet<i64>| -> Vec<i64> {
+    let in_range = |ordinals: Vec<i64>| -> Vec<i64> {
         ordinals
             .into_iter()
             .filter(|o| replicas.contains(*o))

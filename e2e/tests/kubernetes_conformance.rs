@@ -267,7 +267,9 @@ fn headless_services_through_the_module() {
         let evaluation = evaluate(
             &evaluator,
             &web("nginx"),
-            json!({"serviceName": {"mustSelectPods": false}}),
+            // service-headless warns by default; raised, its verdict is a denial.
+            json!({"serviceName": {"mustSelectPods": false},
+                   "enforcement": {"service-headless": "deny"}}),
             vec![service_exchange("nginx", case.spec.clone())],
         );
         let refused = check_ids(&message(&evaluation)).contains(&"service-headless".to_string());
