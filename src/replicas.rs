@@ -99,6 +99,19 @@ impl Selection {
         }
     }
 
+    /// The selected pods by name, for a message: `web-0 and web-2`,
+    /// `every replica but web-1`.
+    pub fn pods(&self, replicas: &Replicas) -> String {
+        match self {
+            Selection::All => "every replica".into(),
+            Selection::None => "no replica".into(),
+            Selection::Only(selected) => names(replicas, selected),
+            Selection::AllBut(excluded) => {
+                format!("every replica but {}", names(replicas, excluded))
+            }
+        }
+    }
+
     /// The replicas either selection selects.
     pub fn union(&self, other: &Selection, replicas: &Replicas) -> Selection {
         selection(self.filter().or(other.filter()), replicas)

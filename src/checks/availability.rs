@@ -303,7 +303,7 @@ pub fn disruption_budgets(
                 "the PodDisruptionBudgets of namespace {} select {} of this set: a node drain may evict {} without limit; select every replica (by the template's labels)",
                 quote(namespace),
                 covered.describe(&set),
-                uncovered.describe(&set).replacen("only ", "", 1)
+                uncovered.pods(&set)
             )
         };
         if covered == Selection::None && !budgets.is_empty() {
@@ -439,7 +439,7 @@ fn blocks_every_drain(
             if healthy == scale {
                 format!("it selects {which} and lets none of them be unavailable, {consequence}; allow one, with maxUnavailable: 1")
             } else {
-                format!("it selects {which} but counts the set's whole scale ({scale}) against maxUnavailable, so it requires {desired} healthy pods of the {healthy} it selects, {consequence}; select every replica")
+                format!("it selects {which} but counts the set's whole scale ({scale}) against maxUnavailable: it requires {desired} healthy pods of the {healthy} it selects, {consequence}; select every replica")
             }
         }
         Some(desired) => {
