@@ -27,7 +27,7 @@ WASM_OPT_FLAGS := -Oz --strip-debug --strip-producers \
 export POLICY_HOST_CACHE_DIR ?= $(CURDIR)/target/wasmtime-cache
 
 .PHONY: all demo stress fuzz bench budgets test fmt fmt-check lint unit-tests lint-then-unit-tests \
-	e2e-tests e2e-kwctl clean wasm-target rust-components wasm-opt host
+	e2e-tests e2e-kwctl clean wasm-target rust-components wasm-opt host release-dry-run
 
 all: annotated-policy.wasm
 
@@ -84,13 +84,18 @@ demo:
 	@$(HOST) demo --settings-path examples/settings.yml --requests examples/requests \
 	  --sessions examples/sessions annotated-policy.wasm
 
-# Kubewarden's release action regenerates the Artifact Hub package with kwctl and
-# checks it is unchanged; tests/distribution.rs keeps the committed file consistent.
-VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml Cargo.toml
-	@command -v kwctl >/dev/null || { echo "kwctl is not on PATH: it generates artifacthub-pkg.yml (tests/distribution.rs checks the committed one)" >&2; exit 2; }
-	kwctl scaffold artifacthub --metadata-path policy-metadata.yml --version $(VERSION) \
-	  --questions-path questions-ui.yml --output artifacthub-pkg.yml
+# artifacthub-pkg.yml is generated at release, not committed: Kubewarden's push-artifacthub
+# action (kubewarden/github-actions v7.0.1) runs this very command, which reads metadata.yml,
+# its io.kubewarden.policy.version and questions-ui.yml. Here, for a look at it (needs kwctl).
+artifacthub-pkg.yml: policy-metadata.yml questions-ui.yml
+	@command -v kwctl >/dev/null || { echo "kwctl is not on PATH: it generates artifacthub-pkg.yml (the release runs it)" >&2; exit 2; }
+	kwctl scaffold artifacthub --output artifacthub-pkg.yml
+
+# The release's steps that run offline (tools/release-dry-run says which): build as the
+# release builds, annotate, and check the versions, the annotated module's metadata and the
+# Artifact Hub files. Part of `make test`.
+release-dry-run: annotated-policy.wasm
+	+tools/release-dry-run $(HOST)
 
 fmt: | rust-components
 	$(CARGO) fmt --all
@@ -151,9 +156,11 @@ budgets: annotated-policy.wasm
 	  $(CARGO) test --locked --profile $(HOST_PROFILE) -p policy-bench --test budgets
 
 # Formatting first (it fails in a second), then two lines side by side: the lint and the unit
-# tests (native, target/debug), and the e2e suite (module, host, test binaries).
+# tests (native, target/debug), and the e2e suite (module, host, test binaries); then the
+# release dry run, on what they built.
 test: fmt-check
 	+@$(SUBMAKE) e2e-tests lint-then-unit-tests
+	+@$(MAKE) --no-print-directory release-dry-run
 
 # The lint and the unit tests both build in target/debug, where cargo would make one wait
 # for the other's lock: one after the other.

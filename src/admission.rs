@@ -4,7 +4,7 @@ use crate::checks::{self, services_in_use};
 use crate::cluster::{Cluster, ClusterFacts, STATEFUL_SETS};
 use crate::defaults;
 use crate::request::{AdmissionRequest, RequestObject, ValidatePayload};
-use crate::settings::Settings;
+use crate::settings::{AuditWarnings, Settings};
 use crate::statefulset::{self, StatefulSet};
 use crate::verdict::{self, Response, Verdict};
 use crate::violation::{quote, CheckId, Violation};
@@ -54,18 +54,40 @@ pub fn evaluate_read<'a>(
             request.kind.describe()
         )]);
     }
+    let mode = if request.is_background_audit() {
+        Mode::Audit
+    } else if operation == "CREATE" {
+        Mode::Create
+    } else {
+        Mode::Update
+    };
     match operation {
-        "CREATE" | "UPDATE" => {
-            judge_statefulset(&request, object, operation == "CREATE", &settings, cluster)
-        }
+        "CREATE" | "UPDATE" => judge_statefulset(&request, object, mode, &settings, cluster),
         _ => verdict::accept(Vec::new()),
     }
+}
+
+/// How a StatefulSet is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A CREATE from the API server: defaults first, then the checks.
+    Create,
+    /// An UPDATE: no defaults; what `oldObject` already violated is warned about.
+    Update,
+    /// Kubewarden's background audit of an existing object (see
+    /// `AdmissionRequest::is_background_audit`): the object is judged as
+    /// stored, without defaults (the audit applies nothing, so a default
+    /// would only hide a violation), and `auditWarnings` decides whether a
+    /// warn-level finding fails, since the scanner's report shows only
+    /// `allowed` (kubewarden-controller v1.35.0,
+    /// `internal/audit-scanner/report/report.go` `computePolicyResult`).
+    Audit,
 }
 
 fn judge_statefulset<'a>(
     request: &AdmissionRequest<'a>,
     object: Option<RequestObject<'a>>,
-    create: bool,
+    mode: Mode,
     settings: &Settings,
     cluster: &mut dyn Cluster,
 ) -> Response<'a> {
@@ -82,21 +104,26 @@ fn judge_statefulset<'a>(
         Ok(sts) => sts,
         Err(message) => return verdict::bad_request(message),
     };
-    let subject = subject(&sts);
+    let mut subject = subject(&sts);
+    if mode == Mode::Audit {
+        subject.push_str(" (background audit, judged as stored)");
+    }
 
-    // Mutate (CREATE only): the plan sets the defaults in the view the checks
+    // Mutate (CREATE from the API server only): the plan sets the defaults in the view the checks
     // judge; the same edits reach the object's text when it is accepted.
-    let edits =
-        if create && settings.defaults.any() && !defaults::opted_out(&sts.metadata.annotations) {
-            defaults::plan(&mut sts, &settings.defaults)
-        } else {
-            Vec::new()
-        };
+    let edits = if mode == Mode::Create
+        && settings.defaults.any()
+        && !defaults::opted_out(&sts.metadata.annotations)
+    {
+        defaults::plan(&mut sts, &settings.defaults)
+    } else {
+        Vec::new()
+    };
 
     // Check, and on UPDATE recognise what the old object already violated.
     let facts = ClusterFacts::gather(&sts, settings, cluster);
     let violations = checks::run_all(&sts, settings, &facts);
-    let previous = match request.old_object.filter(|_| !create) {
+    let previous = match request.old_object.filter(|_| mode == Mode::Update) {
         Some(old) => decode(old, request)
             .map(|old| checks::run_all(&old, settings, &facts))
             .unwrap_or_default(),
@@ -104,7 +131,14 @@ fn judge_statefulset<'a>(
     };
 
     // Respond
-    let outcome = Verdict::from_violations(violations, &previous, settings);
+    let outcome = match mode {
+        Mode::Audit => Verdict::for_audit(
+            violations,
+            settings,
+            settings.audit_warnings == AuditWarnings::Fail,
+        ),
+        Mode::Create | Mode::Update => Verdict::from_violations(violations, &previous, settings),
+    };
     let mut mutated_object = None;
     if outcome.denials.is_empty() && !edits.is_empty() {
         match defaults::locate(raw, &edits, &sts) {

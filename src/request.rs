@@ -18,7 +18,7 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::json::{optional_object, Indexed, IndexedWhole, MemberIndex, Whole};
+use crate::json::{object, optional_object, Indexed, IndexedWhole, MemberIndex, Whole};
 use crate::splice;
 use crate::statefulset::{self, StatefulSet};
 
@@ -81,12 +81,14 @@ impl<'a, Object> ValidatePayload<'a, Object> {
             request: AdmissionRequest {
                 uid: request.uid,
                 kind: request.kind,
+                resource: request.resource,
                 operation: request.operation,
                 sub_resource: request.sub_resource,
                 namespace: request.namespace,
                 name: request.name,
                 object: request.object.map(form),
                 old_object: request.old_object,
+                user_info: request.user_info,
                 members: request.members,
             },
             settings: self.settings,
@@ -152,6 +154,9 @@ pub struct AdmissionRequest<'a, Object = RequestObject<'a>> {
     pub uid: Option<String>,
     #[serde(deserialize_with = "whole")]
     pub kind: GroupVersionKind,
+    /// Read only to recognise a background audit (see [`AdmissionRequest::is_background_audit`]).
+    #[serde(deserialize_with = "object")]
+    pub resource: GroupVersionResource,
     pub operation: Option<String>,
     #[serde(alias = "sub_resource")]
     pub sub_resource: Option<String>,
@@ -161,6 +166,9 @@ pub struct AdmissionRequest<'a, Object = RequestObject<'a>> {
     pub object: Option<Object>,
     #[serde(alias = "old_object", deserialize_with = "raw_text")]
     pub old_object: Option<&'a str>,
+    /// Read only to recognise a background audit.
+    #[serde(alias = "user_info", deserialize_with = "object")]
+    pub user_info: UserInfo,
     /// Where the request's members are in the payload: the object's text is
     /// found from them when it is decoded in the envelope's pass.
     #[serde(skip)]
@@ -173,12 +181,14 @@ impl<Object> Default for AdmissionRequest<'_, Object> {
         AdmissionRequest {
             uid: None,
             kind: GroupVersionKind::default(),
+            resource: GroupVersionResource::default(),
             operation: None,
             sub_resource: None,
             namespace: None,
             name: None,
             object: None,
             old_object: None,
+            user_info: UserInfo::default(),
             members: MemberIndex::default(),
         }
     }
@@ -216,6 +226,51 @@ impl GroupVersionKind {
     }
 }
 
+/// `resource` of an AdmissionRequest: the API server names the resource by its
+/// lower-case plural (`statefulsets`); Kubewarden's audit scanner by the kind.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct GroupVersionResource {
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub resource: Option<String>,
+}
+
+/// `userInfo` of an AdmissionRequest: only whether a user is named matters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct UserInfo {
+    pub username: Option<String>,
+}
+
+impl<Object> AdmissionRequest<'_, Object> {
+    /// Whether the request comes from Kubewarden's background audit scanner
+    /// rather than from the API server.
+    ///
+    /// The scanner builds its request in kubewarden-controller v1.35.0,
+    /// `internal/audit-scanner/scanner/admission_request.go`
+    /// `newAdmissionRequest`: operation `CREATE`, `resource.resource` set to
+    /// the object's **kind** (`StatefulSet`), and no user, so that Go writes
+    /// `"userInfo":{}` and policy-server hands the guest the same empty
+    /// object. The API server never sends either: a resource is named by its
+    /// lower-case plural (`statefulsets`), and every request it admits carries
+    /// the authenticated user's name (`system:anonymous` at the least). Both
+    /// marks are required, so that an API-server request, or a request
+    /// written by hand from one, is never judged as an audit.
+    pub fn is_background_audit(&self) -> bool {
+        let named_user = self
+            .user_info
+            .username
+            .as_deref()
+            .is_some_and(|name| !name.is_empty());
+        let resource_is_the_kind = match (&self.resource.resource, &self.kind.kind) {
+            (Some(resource), Some(kind)) => !kind.is_empty() && resource == kind,
+            _ => false,
+        };
+        self.operation.as_deref() == Some("CREATE") && resource_is_the_kind && !named_user
+    }
+}
+
 /// A JSON object, its members indexed.
 fn indexed_whole<'de, D: Deserializer<'de>, T: Deserialize<'de> + Indexed>(
     deserializer: D,
@@ -231,4 +286,90 @@ fn whole<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Res
 /// A value's JSON text as `Option<&RawValue>` reads it: `None` for `null`.
 fn raw_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de str>, D::Error> {
     Option::<&'de RawValue>::deserialize(deserializer).map(|raw| raw.map(RawValue::get))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ValidatePayload;
+    use serde_json::{json, Value};
+
+    /// The request as the audit scanner writes it (kubewarden-controller
+    /// v1.35.0, `internal/audit-scanner/scanner/admission_request.go`
+    /// `newAdmissionRequest`), as policy-server hands it to the guest: Go
+    /// writes the empty `authenticationv1.UserInfo` as `{}` (the member is
+    /// not `omitempty`), and policy-evaluator's `AdmissionRequest` keeps it.
+    fn scanner_request() -> Value {
+        json!({
+            "uid": "0b3c5d3e-6a51-4a9e-9d3b-7c1f0e2a9b10",
+            "kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+            "resource": {"group": "apps", "version": "v1", "resource": "StatefulSet"},
+            "requestKind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+            "name": "web",
+            "namespace": "default",
+            "operation": "CREATE",
+            "userInfo": {},
+            "object": {"apiVersion": "apps/v1", "kind": "StatefulSet",
+                       "metadata": {"name": "web", "namespace": "default", "uid": "0b3c5d3e-6a51-4a9e-9d3b-7c1f0e2a9b10"}}
+        })
+    }
+
+    fn is_audit(request: &Value) -> bool {
+        let payload = json!({"request": request, "settings": {}}).to_string();
+        let one_pass = ValidatePayload::parse(payload.as_bytes())
+            .expect("decodes")
+            .request
+            .is_background_audit();
+        let two_passes = ValidatePayload::parse_in_two_passes(payload.as_bytes())
+            .expect("decodes")
+            .request
+            .is_background_audit();
+        assert_eq!(one_pass, two_passes, "both readings agree");
+        one_pass
+    }
+
+    #[test]
+    fn the_scanners_request_is_an_audit() {
+        assert!(is_audit(&scanner_request()));
+        // A userInfo left out (kwctl and policy-server require one; the
+        // policy does not) reads as no user.
+        let mut request = scanner_request();
+        request.as_object_mut().unwrap().remove("userInfo");
+        assert!(is_audit(&request));
+        request["userInfo"] = json!({"username": ""});
+        assert!(is_audit(&request));
+    }
+
+    /// The API server names the resource by its plural and always names the
+    /// user: a request it sent is never an audit, nor one written from it.
+    #[test]
+    fn api_server_requests_are_not_audits() {
+        let real: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/real-create-request.json"))
+                .expect("the captured request is JSON");
+        assert_eq!(real["resource"]["resource"], "statefulsets");
+        assert!(!is_audit(&real));
+
+        for (change, what) in [
+            (
+                json!({"resource": {"group": "apps", "version": "v1", "resource": "statefulsets"}}),
+                "the plural resource",
+            ),
+            (
+                json!({"userInfo": {"username": "system:anonymous"}}),
+                "a named user",
+            ),
+            (json!({"operation": "UPDATE"}), "an UPDATE"),
+            (
+                json!({"resource": {"group": "apps", "version": "v1", "resource": "statefulset"}}),
+                "a resource that is not the kind",
+            ),
+            (json!({"resource": null}), "no resource"),
+        ] {
+            let mut request = scanner_request();
+            for (key, value) in change.as_object().unwrap() {
+                request[key] = value.clone();
+            }
+            assert!(!is_audit(&request), "{what} is no audit");
+        }
+    }
 }

@@ -30,6 +30,9 @@ pub struct Settings {
     pub enforcement: BTreeMap<CheckId, Action>,
     /// What a failed cluster look-up does (not-found is not a failure).
     pub lookup_failure: LookupFailure,
+    /// What a warn-level finding does in a background audit, whose
+    /// PolicyReport shows only pass or fail (see `admission`, `Mode::Audit`).
+    pub audit_warnings: AuditWarnings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +157,17 @@ pub enum LookupFailure {
     #[default]
     Deny,
     Warn,
+}
+
+/// `auditWarnings`: Kubewarden's audit scanner reports `pass` whenever the
+/// policy accepts, so warnings never reach a PolicyReport; `fail` makes every
+/// finding that would be a warning a failure, in background audits only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditWarnings {
+    #[default]
+    Pass,
+    Fail,
 }
 
 /// Declares a Kubernetes enum whose settings spelling is its variant name.

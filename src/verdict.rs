@@ -93,6 +93,26 @@ impl Verdict {
         verdict
     }
 
+    /// Sorts the violations of a background audit, which judges the object
+    /// as stored: nothing is grandfathered (the scanner sends a CREATE), and
+    /// with `warnings_fail` every finding that would warn is a failure, since
+    /// the scanner reports `pass` for any accepted answer, warnings and all.
+    pub fn for_audit(
+        violations: Vec<Violation>,
+        settings: &Settings,
+        warnings_fail: bool,
+    ) -> Verdict {
+        let mut verdict = Verdict::default();
+        for violation in violations {
+            match action_of(&violation, settings) {
+                Action::Off => {}
+                Action::Warn if !warnings_fail => verdict.warnings.push(violation.to_string()),
+                Action::Warn | Action::Deny => verdict.denials.push(violation),
+            }
+        }
+        verdict
+    }
+
     /// The response: refused with every denial in one message, or accepted with
     /// the warnings and, when the object was defaulted, the mutated object.
     pub fn respond<'a>(self, subject: &str, mutated_object: Option<Spliced<'a>>) -> Response<'a> {

@@ -172,3 +172,75 @@ pub fn quoted_list<T: AsRef<str>>(items: &[T]) -> String {
 pub fn quote(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""))
 }
+
+/// One kind of admission request a check judges: what a policy's `rules`
+/// must route to the policy for the check to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Trigger {
+    pub api_group: &'static str,
+    pub api_version: &'static str,
+    /// Lower-case plural, as in a rule's `resources`.
+    pub resource: &'static str,
+    /// `None`: the resource itself, not a subresource.
+    pub subresource: Option<&'static str>,
+    pub operation: &'static str,
+}
+
+const STATEFULSET_WRITES: &[Trigger] = &[
+    Trigger {
+        api_group: "apps",
+        api_version: "v1",
+        resource: "statefulsets",
+        subresource: None,
+        operation: "CREATE",
+    },
+    Trigger {
+        api_group: "apps",
+        api_version: "v1",
+        resource: "statefulsets",
+        subresource: None,
+        operation: "UPDATE",
+    },
+];
+
+const SERVICE_DELETE: &[Trigger] = &[Trigger {
+    api_group: "",
+    api_version: "v1",
+    resource: "services",
+    subresource: None,
+    operation: "DELETE",
+}];
+
+impl CheckId {
+    /// The requests this check judges: the one home from which the
+    /// metadata's `rules` are derived (`tests/metadata_rules.rs`), since
+    /// `kwctl scaffold manifest` copies those rules into the policy and a
+    /// request they do not route never reaches it. No wildcard arm: a new
+    /// check must say what it judges.
+    pub const fn triggers(self) -> &'static [Trigger] {
+        match self {
+            CheckId::ServiceInUse => SERVICE_DELETE,
+            CheckId::ServiceNameRequired
+            | CheckId::ServiceNameValid
+            | CheckId::ServiceExists
+            | CheckId::ServiceHeadless
+            | CheckId::ServiceSelectsPods
+            | CheckId::StorageClassRequired
+            | CheckId::StorageClassAllowed
+            | CheckId::StorageClassExists
+            | CheckId::StorageClassExpandable
+            | CheckId::AccessModesAllowed
+            | CheckId::StorageSize
+            | CheckId::VolumeModeAllowed
+            | CheckId::PvcRetention
+            | CheckId::PodManagementPolicyAllowed
+            | CheckId::UpdateStrategyAllowed
+            | CheckId::PartitionWithinReplicas
+            | CheckId::VolumeMountsResolve
+            | CheckId::ClaimsMounted
+            | CheckId::PodsSpread
+            | CheckId::PdbCoversPods
+            | CheckId::PdbAllowsDisruption => STATEFULSET_WRITES,
+        }
+    }
+}

@@ -1,8 +1,10 @@
 //! The files that ship the policy agree with the policy and with each other:
 //! the example ClusterAdmissionPolicies and policy-server files carry valid
 //! settings and the metadata's context-aware resources; `artifacthub-pkg.yml`
-//! is what `kwctl scaffold artifacthub` derives from `policy-metadata.yml`,
-//! the Cargo version and `questions-ui.yml`; every settings key has a question
+//! is generated at release by `kwctl scaffold artifacthub` from
+//! `policy-metadata.yml` and `questions-ui.yml` (its inputs and
+//! `artifacthub-repo.yml` are checked here, a generated one when
+//! `ARTIFACTHUB_PKG` names it); every settings key has a question
 //! in `questions-ui.yml`; the release workflow and the permission examples
 //! match the metadata.
 //!
@@ -235,15 +237,7 @@ fn example_cluster_admission_policies_match_the_policy() {
                 spec["backgroundAudit"].is_boolean(),
                 "{what}: backgroundAudit is not set"
             );
-            let rules = spec["rules"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{what}: rules is not a list"));
-            for rule in metadata.rules() {
-                assert!(
-                    rules.contains(rule),
-                    "{what}: rules lack the metadata rule {rule}"
-                );
-            }
+            // Its rules route what the checks it runs judge: tests/metadata_rules.rs.
             assert_eq!(
                 resource_set(
                     &spec["contextAwareResources"],
@@ -577,29 +571,15 @@ fn example_yaml_has_no_yaml11_booleans() {
 }
 
 // ---------------------------------------------------------------------------
-// Versions and artifacthub-pkg.yml
+// Versions, Artifact Hub
 
 #[test]
 fn versions_agree() {
     let metadata = Metadata::load();
-    let pkg = yaml("artifacthub-pkg.yml");
     assert_eq!(
         metadata.version(),
         VERSION,
         "io.kubewarden.policy.version differs from Cargo.toml's version"
-    );
-    assert_eq!(
-        str_at(&pkg, "/version", "artifacthub-pkg.yml"),
-        VERSION,
-        "artifacthub-pkg.yml version"
-    );
-    let images = pkg["containersImages"]
-        .as_array()
-        .expect("artifacthub-pkg.yml: containersImages is a list");
-    assert_eq!(
-        images,
-        &vec![json!({"name": "policy", "image": metadata.image()})],
-        "artifacthub-pkg.yml: containersImages must be this version's image"
     );
     assert!(
         metadata.image().ends_with(&format!(":v{VERSION}")),
@@ -607,30 +587,145 @@ fn versions_agree() {
     );
 }
 
+/// artifacthub-pkg.yml is generated at release, as Kubewarden's
+/// rust-policy-template and kubewarden/github-actions (v7.0.1,
+/// `push-artifacthub`: `kwctl scaffold artifacthub --output ...`) do: the
+/// repository keeps the inputs, and `artifacthub-repo.yml`, which that
+/// action checks out of the release tag.
 #[test]
-fn artifacthub_package_is_derived_from_the_metadata() {
+fn artifacthub_package_is_generated_at_release() {
+    assert!(
+        read(".gitignore")
+            .lines()
+            .any(|l| l == "/artifacthub-pkg.yml"),
+        ".gitignore must ignore the generated artifacthub-pkg.yml"
+    );
+    let release = yaml(".github/workflows/release.yml");
+    let artifacthub = release["jobs"]["release"]["with"]["artifacthub"].clone();
+    assert_eq!(artifacthub, json!(true), "release.yml: artifacthub: true");
+
+    // What kwctl scaffold artifacthub refuses to work without
+    // (policy-evaluator `policy_artifacthub.rs`): the annotations it reads.
     let metadata = Metadata::load();
-    let pkg = yaml("artifacthub-pkg.yml");
+    for key in [
+        "io.kubewarden.policy.title",
+        "io.artifacthub.displayName",
+        "io.kubewarden.policy.description",
+        "io.kubewarden.policy.ociUrl",
+        "io.kubewarden.policy.url",
+        "io.kubewarden.policy.source",
+        "io.kubewarden.policy.license",
+        "io.kubewarden.policy.author",
+        "io.artifacthub.resources",
+    ] {
+        assert!(
+            !metadata.annotation(key).trim().is_empty(),
+            "policy-metadata.yml: {key} is empty"
+        );
+    }
+    for key in ["io.kubewarden.policy.url", "io.kubewarden.policy.source"] {
+        assert!(
+            metadata.annotation(key).starts_with("https://github.com/"),
+            "{key}: a github.com URL, from which kwctl links the release's policy.wasm"
+        );
+    }
+    assert!(
+        metadata
+            .annotation("io.artifacthub.keywords")
+            .split(',')
+            .all(|k| !k.trim_matches(' ').is_empty()),
+        "io.artifacthub.keywords: kwctl refuses an empty keyword"
+    );
+    assert!(
+        !read("questions-ui.yml").trim().is_empty(),
+        "kwctl refuses an empty questions-ui.yml"
+    );
+}
+
+/// `name <email>` of `io.kubewarden.policy.author`.
+fn author(metadata: &Metadata) -> (String, String) {
+    let author = metadata.annotation("io.kubewarden.policy.author");
+    let (name, rest) = author
+        .split_once(" <")
+        .unwrap_or_else(|| panic!("io.kubewarden.policy.author {author:?} is not `name <email>`"));
+    let email = rest.strip_suffix('>').expect("author email in <>");
+    assert!(email.contains('@'), "author email {email}");
+    (name.to_string(), email.to_string())
+}
+
+#[test]
+fn artifacthub_repo_file_is_valid() {
+    let repo = yaml("artifacthub-repo.yml");
+    let keys: BTreeSet<&str> = repo
+        .as_object()
+        .expect("artifacthub-repo.yml is a mapping")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(
+        keys.is_subset(&BTreeSet::from(["repositoryID", "owners", "ignore"])),
+        "artifacthub-repo.yml keys: {keys:?}"
+    );
+    if let Some(id) = repo.get("repositoryID") {
+        let id = id.as_str().expect("repositoryID is a string");
+        let groups: Vec<usize> = id.split('-').map(str::len).collect();
+        assert!(
+            groups == [8, 4, 4, 4, 12] && id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
+            "repositoryID {id} is not the UUID Artifact Hub gives"
+        );
+    }
+    let (name, email) = author(&Metadata::load());
+    assert_eq!(
+        repo["owners"],
+        json!([{"name": name, "email": email}]),
+        "artifacthub-repo.yml owners are the policy's author"
+    );
+}
+
+/// A generated artifacthub-pkg.yml (`make release-dry-run` when kwctl is on
+/// PATH sets ARTIFACTHUB_PKG) agrees with the metadata, the version and
+/// questions-ui.yml. Without one there is nothing to check here.
+#[test]
+fn generated_artifacthub_package_matches_the_metadata() {
+    let Some(path) = std::env::var_os("ARTIFACTHUB_PKG") else {
+        eprintln!("ARTIFACTHUB_PKG not set: no generated artifacthub-pkg.yml to check");
+        return;
+    };
+    let text = std::fs::read_to_string(&path).expect("ARTIFACTHUB_PKG is readable");
+    let pkg = yaml_str(&text, "the generated artifacthub-pkg.yml");
+    let metadata = Metadata::load();
+    assert_eq!(str_at(&pkg, "/version", "artifacthub-pkg.yml"), VERSION);
+    assert_eq!(
+        pkg["containersImages"],
+        json!([{"name": "policy", "image": metadata.image()}]),
+        "artifacthub-pkg.yml: containersImages must be this version's image"
+    );
+    package_is_derived_from_the_metadata(&pkg);
+    annotations_are_derived_from_the_metadata(&pkg);
+}
+
+fn package_is_derived_from_the_metadata(pkg: &Value) {
+    let metadata = Metadata::load();
     let what = "artifacthub-pkg.yml";
 
     assert_eq!(
-        str_at(&pkg, "/name", what),
+        str_at(pkg, "/name", what),
         metadata.annotation("io.kubewarden.policy.title")
     );
     assert_eq!(
-        str_at(&pkg, "/displayName", what),
+        str_at(pkg, "/displayName", what),
         metadata.annotation("io.artifacthub.displayName")
     );
     assert_eq!(
-        str_at(&pkg, "/description", what),
+        str_at(pkg, "/description", what),
         metadata.annotation("io.kubewarden.policy.description")
     );
     assert_eq!(
-        str_at(&pkg, "/license", what),
+        str_at(pkg, "/license", what),
         metadata.annotation("io.kubewarden.policy.license")
     );
     assert_eq!(
-        str_at(&pkg, "/homeURL", what),
+        str_at(pkg, "/homeURL", what),
         metadata.annotation("io.kubewarden.policy.url")
     );
     // kwctl splits the keywords at commas and trims the spaces.
@@ -642,7 +737,7 @@ fn artifacthub_package_is_derived_from_the_metadata() {
     assert_eq!(strings(&pkg["keywords"]), keywords, "{what}: keywords");
 
     // A fixed RFC 3339 timestamp: check-artifacthub ignores the createdAt line.
-    let created = str_at(&pkg, "/createdAt", what);
+    let created = str_at(pkg, "/createdAt", what);
     assert!(
         created.len() >= 20 && created.as_bytes()[10] == b'T' && created.ends_with('Z'),
         "{what}: createdAt {created} is not an RFC 3339 UTC timestamp"
@@ -660,7 +755,7 @@ fn artifacthub_package_is_derived_from_the_metadata() {
     };
     assert_eq!(pkg["links"], expected_links, "{what}: links");
 
-    let install = str_at(&pkg, "/install", what);
+    let install = str_at(pkg, "/install", what);
     let image = metadata.image();
     assert!(
         install.contains(&format!("kwctl pull {image}\n")),
@@ -716,57 +811,8 @@ const ARTIFACTHUB_FIELDS: [&str; 15] = [
     "annotations",
 ];
 
-#[test]
-fn artifacthub_package_is_written_as_kwctl_writes_it() {
-    // kwctl serialises its ArtifactHubPkg with serde_yaml 0.9 after a comment
-    // header (which check-artifacthub ignores, like createdAt): the file must be
-    // byte for byte what serde_yaml writes for its own content, in kwctl's
-    // field order, so that regenerating it changes nothing but createdAt.
-    let text = read("artifacthub-pkg.yml");
-    let body: String = text
-        .lines()
-        .skip_while(|line| line.starts_with('#'))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    let pkg = yaml_str(&body, "artifacthub-pkg.yml");
-    let keys: Vec<&str> = pkg
-        .as_object()
-        .expect("a mapping")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let order: Vec<&str> = ARTIFACTHUB_FIELDS
-        .iter()
-        .copied()
-        .filter(|field| keys.contains(field))
-        .collect();
-    assert_eq!(
-        keys, order,
-        "artifacthub-pkg.yml: fields out of kwctl's order"
-    );
-    // kwctl keeps the annotations in a BTreeMap.
-    let annotations: Vec<&String> = pkg["annotations"]
-        .as_object()
-        .expect("annotations")
-        .keys()
-        .collect();
-    let mut sorted = annotations.clone();
-    sorted.sort();
-    assert_eq!(
-        annotations, sorted,
-        "artifacthub-pkg.yml: annotations unsorted"
-    );
-    let rewritten = serde_yaml::to_string(&pkg).expect("serialise");
-    assert_eq!(
-        body, rewritten,
-        "artifacthub-pkg.yml is not formatted as serde_yaml writes it"
-    );
-}
-
-#[test]
-fn artifacthub_annotations_are_derived_from_the_metadata() {
+fn annotations_are_derived_from_the_metadata(pkg: &Value) {
     let metadata = Metadata::load();
-    let pkg = yaml("artifacthub-pkg.yml");
     let annotations = pkg["annotations"]
         .as_object()
         .expect("artifacthub-pkg.yml: annotations is a mapping");
