@@ -58,10 +58,6 @@ impl<'a> Replicas<'a> {
         format!("{}-{ordinal}", self.name)
     }
 
-    fn contains(&self, ordinal: i64) -> bool {
-        (self.start..self.start + self.count).contains(&ordinal)
-    }
-
     /// The ordinal a pod-name or pod-index label value names, as the
     /// controller writes them (decimal, no sign, no leading zero).
     fn ordinal_of(&self, key: &str, value: &str) -> Option<i64> {
@@ -188,9 +184,32 @@ enum Filter {
     AllBut(Vec<i64>),
 }
 
-/// A sorted list without duplicates.
+/// A sorted list without duplicates. A heapsort of its own: the standard
+/// library's sorts would add 3 KB of module for this one element type.
 fn sorted(mut ordinals: Vec<i64>) -> Vec<i64> {
-    ordinals.sort_unstable();
+    fn sift_down(heap: &mut [i64], mut root: usize) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= heap.len() {
+                return;
+            }
+            if child + 1 < heap.len() && heap[child] < heap[child + 1] {
+                child += 1;
+            }
+            if heap[root] >= heap[child] {
+                return;
+            }
+            heap.swap(root, child);
+            root = child;
+        }
+    }
+    for root in (0..ordinals.len() / 2).rev() {
+        sift_down(&mut ordinals, root);
+    }
+    for end in (1..ordinals.len()).rev() {
+        ordinals.swap(0, end);
+        sift_down(&mut ordinals[..end], 0);
+    }
     ordinals.dedup();
     ordinals
 }
@@ -329,31 +348,41 @@ fn requirement_filter(requirement: &Requirement, replicas: &Replicas) -> Filter 
     }
 }
 
+/// The selection a filter makes of `replicas`, written with the shorter of
+/// its two lists (the selected ordinals, or those left out), so that a
+/// message names the fewest pods; a tie names the selected ones.
 fn selection(filter: Filter, replicas: &Replicas) -> Selection {
-    let in_range = |ordinals: Vec<i64>| -> Vec<i64> {
-        ordinals
-            .into_iter()
-            .filter(|o| replicas.contains(*o))
-            .collect()
+    let count = replicas.count;
+    let range = replicas.start..replicas.start + count;
+    let (ordinals, listed_are_selected) = match filter {
+        Filter::Only(ordinals) => (ordinals, true),
+        Filter::AllBut(ordinals) => (ordinals, false),
     };
-    match filter {
-        _ if replicas.count == 0 => Selection::All,
-        Filter::Only(ordinals) => {
-            let selected = in_range(ordinals);
-            match selected.len() as i64 {
-                0 => Selection::None,
-                n if n == replicas.count => Selection::All,
-                _ => Selection::Only(selected),
-            }
-        }
-        Filter::AllBut(ordinals) => {
-            let excluded = in_range(ordinals);
-            match excluded.len() as i64 {
-                0 => Selection::All,
-                n if n == replicas.count => Selection::None,
-                _ => Selection::AllBut(excluded),
-            }
-        }
+    let listed: Vec<i64> = ordinals.into_iter().filter(|o| range.contains(o)).collect();
+    let listed_count = listed.len() as i64;
+    let chosen = if listed_are_selected {
+        listed_count
+    } else {
+        count - listed_count
+    };
+    if chosen == count {
+        return Selection::All;
+    }
+    if chosen == 0 {
+        return Selection::None;
+    }
+    let name_selected = chosen <= count - chosen;
+    let names = if name_selected == listed_are_selected {
+        listed
+    } else {
+        // The other list is the shorter: at most as long as `listed`, so
+        // this walks at most twice its length.
+        range.filter(|o| listed.binary_search(o).is_err()).collect()
+    };
+    if name_selected {
+        Selection::Only(names)
+    } else {
+        Selection::AllBut(names)
     }
 }
 
@@ -389,9 +418,14 @@ mod tests {
             (POD_NAME_LABEL, "web-0", "web-2"),
             (POD_INDEX_LABEL, "0", "2"),
         ] {
+            // Written with the shorter list: two selected of three is "all but web-1".
             assert_eq!(
                 select(expression(key, "In", &[first, second]), &replicas),
-                Selection::Only(vec![0, 2])
+                Selection::AllBut(vec![1])
+            );
+            assert_eq!(
+                select(expression(key, "In", &[first]), &replicas),
+                Selection::Only(vec![0])
             );
             assert_eq!(
                 select(expression(key, "NotIn", &[first]), &replicas),
@@ -463,9 +497,10 @@ mod tests {
             Selection::None.intersection(&Selection::All, &replicas),
             Selection::None
         );
+        let many = set(&labels, 20);
         assert_eq!(
-            Selection::Only((0..7).collect()).describe(&replicas),
-            "only web-0, web-1, web-2, web-3 and web-4 (and 2 more) of the 7 replicas"
+            Selection::Only((0..7).collect()).describe(&many),
+            "only web-0, web-1, web-2, web-3 and web-4 (and 2 more) of the 20 replicas"
         );
         assert_eq!(
             low.describe(&replicas),
@@ -480,6 +515,18 @@ mod tests {
             select(json!({"matchLabels": {"app": "db"}}), &none),
             Selection::All
         );
+    }
+
+    #[test]
+    fn ordinals_are_sorted_once_each() {
+        assert_eq!(
+            sorted(vec![5, 1, 4, 1, 9, 2, 6, 5, 3, 5]),
+            vec![1, 2, 3, 4, 5, 6, 9]
+        );
+        assert_eq!(sorted(vec![]), Vec::<i64>::new());
+        assert_eq!(sorted(vec![7]), vec![7]);
+        let descending: Vec<i64> = (0..1000).rev().collect();
+        assert_eq!(sorted(descending), (0..1000).collect::<Vec<i64>>());
     }
 
     #[test]

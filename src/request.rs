@@ -18,7 +18,7 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::json::{object, optional_object, Indexed, IndexedWhole, MemberIndex, Whole};
+use crate::json::{optional_object, Indexed, IndexedWhole, MemberIndex, Whole};
 use crate::splice;
 use crate::statefulset::{self, StatefulSet};
 
@@ -154,9 +154,10 @@ pub struct AdmissionRequest<'a, Object = RequestObject<'a>> {
     pub uid: Option<String>,
     #[serde(deserialize_with = "whole")]
     pub kind: GroupVersionKind,
-    /// Read only to recognise a background audit (see [`AdmissionRequest::is_background_audit`]).
-    #[serde(deserialize_with = "object")]
-    pub resource: GroupVersionResource,
+    /// Read only to recognise a background audit (see
+    /// [`AdmissionRequest::is_background_audit`]), and only then: kept as text.
+    #[serde(deserialize_with = "raw_text")]
+    pub resource: Option<&'a str>,
     pub operation: Option<String>,
     #[serde(alias = "sub_resource")]
     pub sub_resource: Option<String>,
@@ -166,9 +167,9 @@ pub struct AdmissionRequest<'a, Object = RequestObject<'a>> {
     pub object: Option<Object>,
     #[serde(alias = "old_object", deserialize_with = "raw_text")]
     pub old_object: Option<&'a str>,
-    /// Read only to recognise a background audit.
-    #[serde(alias = "user_info", deserialize_with = "object")]
-    pub user_info: UserInfo,
+    /// Read only to recognise a background audit, kept as text like `resource`.
+    #[serde(alias = "user_info", deserialize_with = "raw_text")]
+    pub user_info: Option<&'a str>,
     /// Where the request's members are in the payload: the object's text is
     /// found from them when it is decoded in the envelope's pass.
     #[serde(skip)]
@@ -181,14 +182,14 @@ impl<Object> Default for AdmissionRequest<'_, Object> {
         AdmissionRequest {
             uid: None,
             kind: GroupVersionKind::default(),
-            resource: GroupVersionResource::default(),
+            resource: None,
             operation: None,
             sub_resource: None,
             namespace: None,
             name: None,
             object: None,
             old_object: None,
-            user_info: UserInfo::default(),
+            user_info: None,
             members: MemberIndex::default(),
         }
     }
@@ -226,21 +227,24 @@ impl GroupVersionKind {
     }
 }
 
-/// `resource` of an AdmissionRequest: the API server names the resource by its
-/// lower-case plural (`statefulsets`); Kubewarden's audit scanner by the kind.
+/// What the recognition of a background audit reads of `resource` and of
+/// `userInfo`: the API server names the resource by its lower-case plural
+/// (`statefulsets`), Kubewarden's audit scanner by the kind; only whether a
+/// user is named matters. One type for both members, read only when needed,
+/// so that the envelope's decoders stay as small as they were.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct GroupVersionResource {
-    pub group: Option<String>,
-    pub version: Option<String>,
-    pub resource: Option<String>,
+struct AuditMarks {
+    resource: Option<String>,
+    username: Option<String>,
 }
 
-/// `userInfo` of an AdmissionRequest: only whether a user is named matters.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct UserInfo {
-    pub username: Option<String>,
+impl AuditMarks {
+    /// The marks of a member's JSON text; none when absent or not an object.
+    fn of(text: Option<&str>) -> AuditMarks {
+        text.and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default()
+    }
 }
 
 impl<Object> AdmissionRequest<'_, Object> {
@@ -258,16 +262,18 @@ impl<Object> AdmissionRequest<'_, Object> {
     /// marks are required, so that an API-server request, or a request
     /// written by hand from one, is never judged as an audit.
     pub fn is_background_audit(&self) -> bool {
-        let named_user = self
-            .user_info
+        if self.operation.as_deref() != Some("CREATE") {
+            return false;
+        }
+        let named_user = AuditMarks::of(self.user_info)
             .username
-            .as_deref()
             .is_some_and(|name| !name.is_empty());
-        let resource_is_the_kind = match (&self.resource.resource, &self.kind.kind) {
-            (Some(resource), Some(kind)) => !kind.is_empty() && resource == kind,
+        let resource = AuditMarks::of(self.resource).resource;
+        let resource_is_the_kind = match (resource, &self.kind.kind) {
+            (Some(resource), Some(kind)) => !kind.is_empty() && &resource == kind,
             _ => false,
         };
-        self.operation.as_deref() == Some("CREATE") && resource_is_the_kind && !named_user
+        resource_is_the_kind && !named_user
     }
 }
 

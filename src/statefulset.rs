@@ -157,6 +157,7 @@ pub struct Named {
 #[serde(default, rename_all = "camelCase")]
 pub struct Volume {
     pub name: Option<String>,
+    /// Only their presence matters: their contents are skipped.
     pub persistent_volume_claim: Option<serde::de::IgnoredAny>,
     pub ephemeral: Option<serde::de::IgnoredAny>,
 }
@@ -213,7 +214,7 @@ pub struct PodAffinityTerm {
 #[serde(default, rename_all = "camelCase")]
 pub struct TopologySpreadConstraint {
     pub topology_key: Option<String>,
-    pub max_skew: Option<i64>,
+    pub max_skew: Option<i32>,
     pub when_unsatisfiable: Option<String>,
     #[serde(deserialize_with = "optional_object")]
     pub label_selector: Option<LabelSelector>,

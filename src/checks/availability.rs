@@ -158,7 +158,7 @@ fn constraint_misses(
     {
         return Some(why);
     }
-    let max_skew = constraint.max_skew.unwrap_or(1);
+    let max_skew = i64::from(constraint.max_skew.unwrap_or(1));
     let filters = constraint.when_unsatisfiable.as_deref() != Some("ScheduleAnyway");
     (filters && max_skew >= replicas.count).then(|| {
         format!(
@@ -439,7 +439,7 @@ fn blocks_every_drain(
             if healthy == scale {
                 format!("it selects {which} and lets none of them be unavailable, {consequence}; allow one, with maxUnavailable: 1")
             } else {
-                format!("it selects {which} but counts the set's whole scale ({scale}) against maxUnavailable: it requires {desired} healthy pods of the {healthy} it selects, {consequence}; select every replica")
+                format!("it selects {which}, yet the disruption controller counts the set's whole scale ({scale}) against maxUnavailable: it requires {desired} healthy pods of the {healthy} it selects, {consequence}; select every replica")
             }
         }
         Some(desired) => {
