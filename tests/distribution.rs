@@ -1158,22 +1158,30 @@ fn workflows_use_kubewarden_reusable_workflows() {
     let prefix = "kubewarden/github-actions/.github/workflows/";
     let test = yaml(".github/workflows/test.yml");
     let release = yaml(".github/workflows/release.yml");
+    let drafter = yaml(".github/workflows/release-drafter.yml");
 
-    let test_jobs = reusable_jobs(&test);
-    let release_jobs = reusable_jobs(&release);
-    let find = |jobs: &[(&str, &Value)], workflow: &str| -> (String, Value) {
-        jobs.iter()
-            .find(|(uses, _)| uses.starts_with(&format!("{prefix}{workflow}@")))
-            .map(|(uses, job)| (uses.to_string(), (*job).clone()))
-            .unwrap_or_else(|| panic!("no job uses {workflow}"))
-    };
-    let (test_uses, _) = find(&test_jobs, "reusable-test-policy-rust.yml");
-    let (release_test_uses, _) = find(&release_jobs, "reusable-test-policy-rust.yml");
-    let (release_uses, release_job) = find(&release_jobs, "reusable-release-policy-rust.yml");
-    let reference = |uses: &str| uses.rsplit_once('@').unwrap().1.to_string();
-    assert_eq!(reference(&test_uses), reference(&release_uses));
-    assert_eq!(reference(&release_test_uses), reference(&release_uses));
+    // The tests are the README's command, also before a release.
+    let steps = test["jobs"]["test"]["steps"].as_array().expect("test.yml steps");
+    assert!(
+        steps.iter().any(|step| step["run"] == "make test"),
+        "test.yml runs make test"
+    );
+    assert!(
+        test["on"].get("workflow_call").is_some(),
+        "release.yml calls test.yml"
+    );
+    assert_eq!(release["jobs"]["test"]["uses"], "./.github/workflows/test.yml");
+    assert_eq!(release["jobs"]["release"]["needs"], "test");
 
+    // The release is Kubewarden's reusable workflow, pinned by commit.
+    let release_job = &release["jobs"]["release"];
+    let uses = release_job["uses"].as_str().expect("the release job uses a workflow");
+    let (workflow, reference) = uses.rsplit_once('@').expect("pinned");
+    assert_eq!(workflow, format!("{prefix}reusable-release-policy-rust.yml"));
+    assert!(
+        reference.len() == 40 && reference.chars().all(|c| c.is_ascii_hexdigit()),
+        "release.yml pins the reusable workflow by commit, not {reference:?}"
+    );
     assert_eq!(
         release_job["with"]["oci-target"],
         metadata.oci_url(),
@@ -1194,4 +1202,16 @@ fn workflows_use_kubewarden_reusable_workflows() {
         json!({"push": {"tags": ["v*"]}}),
         "release.yml runs on v* tags"
     );
+
+    // policy-release publishes the draft release-drafter keeps, and fails
+    // without one; the draft's tag is the release workflow's v<version>.
+    let drafter_job = &drafter["jobs"]["update_release_draft"];
+    let drafter_uses = drafter_job["steps"][0]["uses"].as_str().expect("a step");
+    assert!(
+        drafter_uses.starts_with("release-drafter/release-drafter@"),
+        "{drafter_uses}"
+    );
+    assert_eq!(drafter_job["permissions"]["contents"], "write");
+    let config = yaml(".github/release-drafter.yml");
+    assert_eq!(config["tag-template"], "v$RESOLVED_VERSION");
 }
