@@ -1161,7 +1161,9 @@ fn workflows_use_kubewarden_reusable_workflows() {
     let drafter = yaml(".github/workflows/release-drafter.yml");
 
     // The tests are the README's command, also before a release.
-    let steps = test["jobs"]["test"]["steps"].as_array().expect("test.yml steps");
+    let steps = test["jobs"]["test"]["steps"]
+        .as_array()
+        .expect("test.yml steps");
     assert!(
         steps.iter().any(|step| step["run"] == "make test"),
         "test.yml runs make test"
@@ -1170,14 +1172,22 @@ fn workflows_use_kubewarden_reusable_workflows() {
         test["on"].get("workflow_call").is_some(),
         "release.yml calls test.yml"
     );
-    assert_eq!(release["jobs"]["test"]["uses"], "./.github/workflows/test.yml");
+    assert_eq!(
+        release["jobs"]["test"]["uses"],
+        "./.github/workflows/test.yml"
+    );
     assert_eq!(release["jobs"]["release"]["needs"], "test");
 
     // The release is Kubewarden's reusable workflow, pinned by commit.
     let release_job = &release["jobs"]["release"];
-    let uses = release_job["uses"].as_str().expect("the release job uses a workflow");
+    let uses = release_job["uses"]
+        .as_str()
+        .expect("the release job uses a workflow");
     let (workflow, reference) = uses.rsplit_once('@').expect("pinned");
-    assert_eq!(workflow, format!("{prefix}reusable-release-policy-rust.yml"));
+    assert_eq!(
+        workflow,
+        format!("{prefix}reusable-release-policy-rust.yml")
+    );
     assert!(
         reference.len() == 40 && reference.chars().all(|c| c.is_ascii_hexdigit()),
         "release.yml pins the reusable workflow by commit, not {reference:?}"

@@ -120,6 +120,16 @@ impl ClusterState {
                 "policy-host's cluster state does not evaluate {what}, so it cannot answer {request:?}"
             ))
         };
+        // Both list calls, refused when they narrow the list.
+        let list = |api_version: &str, kind: &str, namespace: Option<&str>, narrowed: bool| {
+            if narrowed {
+                return unsupported("label selectors, field selectors or field_masks");
+            }
+            Ok(self
+                .list(api_version, kind, namespace)
+                .to_string()
+                .into_bytes())
+        };
         match request {
             HostRequest::KubernetesGetResource {
                 api_version,
@@ -147,33 +157,24 @@ impl ClusterState {
                 label_selector,
                 field_selector,
                 field_masks,
-            } => {
-                if label_selector.is_some() || field_selector.is_some() {
-                    return unsupported("label or field selectors");
-                }
-                if field_masks.is_some() {
-                    return unsupported("field_masks");
-                }
-                Ok(self
-                    .list(api_version, kind, Some(namespace))
-                    .to_string()
-                    .into_bytes())
-            }
+            } => list(
+                api_version,
+                kind,
+                Some(namespace),
+                label_selector.is_some() || field_selector.is_some() || field_masks.is_some(),
+            ),
             HostRequest::KubernetesListResourceAll {
                 api_version,
                 kind,
                 label_selector,
                 field_selector,
                 field_masks,
-            } => {
-                if label_selector.is_some() || field_selector.is_some() {
-                    return unsupported("label or field selectors");
-                }
-                if field_masks.is_some() {
-                    return unsupported("field_masks");
-                }
-                Ok(self.list(api_version, kind, None).to_string().into_bytes())
-            }
+            } => list(
+                api_version,
+                kind,
+                None,
+                label_selector.is_some() || field_selector.is_some() || field_masks.is_some(),
+            ),
             HostRequest::KubernetesCanI { .. } => unsupported("access reviews (can_i)"),
         }
     }
@@ -352,7 +353,7 @@ mod tests {
         };
         let err = cluster().answer(&selected).unwrap_err();
         assert!(
-            err.contains("does not evaluate label or field selectors"),
+            err.contains("does not evaluate label selectors, field selectors or field_masks"),
             "{err}"
         );
         let can_i = HostRequest::KubernetesCanI {
