@@ -1143,15 +1143,6 @@ fn question_defaults_are_the_policy_defaults() {
 // ---------------------------------------------------------------------------
 // GitHub workflows
 
-fn reusable_jobs(workflow: &Value) -> Vec<(&str, &Value)> {
-    workflow["jobs"]
-        .as_object()
-        .expect("workflow jobs")
-        .values()
-        .filter_map(|job| job["uses"].as_str().map(|uses| (uses, job)))
-        .collect()
-}
-
 #[test]
 fn workflows_use_kubewarden_reusable_workflows() {
     let metadata = Metadata::load();
