@@ -4,7 +4,7 @@ use crate::checks::{self, services_in_use};
 use crate::cluster::{Cluster, ClusterFacts, STATEFUL_SETS};
 use crate::defaults;
 use crate::request::{AdmissionRequest, RequestObject, ValidatePayload};
-use crate::settings::{AuditWarnings, Settings};
+use crate::settings::Settings;
 use crate::statefulset::{self, StatefulSet};
 use crate::verdict::{self, Response, Verdict};
 use crate::violation::{quote, CheckId, Violation};
@@ -132,11 +132,7 @@ fn judge_statefulset<'a>(
 
     // Respond
     let outcome = match mode {
-        Mode::Audit => Verdict::for_audit(
-            violations,
-            settings,
-            settings.audit_warnings == AuditWarnings::Fail,
-        ),
+        Mode::Audit => Verdict::for_audit(violations, settings),
         Mode::Create | Mode::Update => Verdict::from_violations(violations, &previous, settings),
     };
     let mut mutated_object = None;

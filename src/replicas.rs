@@ -40,16 +40,11 @@ pub struct Replicas<'a> {
 
 impl<'a> Replicas<'a> {
     pub fn of(sts: &'a StatefulSet) -> Replicas<'a> {
-        Replicas::with_count(sts, i64::from(sts.spec.replicas_or_default()))
-    }
-
-    /// The same set scaled to `count` replicas.
-    pub fn with_count(sts: &'a StatefulSet, count: i64) -> Replicas<'a> {
         Replicas {
             name: &sts.metadata.name,
             template_labels: &sts.spec.template.metadata.labels,
             start: i64::from(sts.spec.ordinals_start()),
-            count: count.max(0),
+            count: i64::from(sts.spec.replicas_or_default()).max(0),
         }
     }
 

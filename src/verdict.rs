@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::settings::{LookupFailure, Settings};
+use crate::settings::{AuditWarnings, LookupFailure, Settings};
 use crate::splice::Spliced;
 use crate::violation::{Action, Violation};
 
@@ -95,13 +95,10 @@ impl Verdict {
 
     /// Sorts the violations of a background audit, which judges the object
     /// as stored: nothing is grandfathered (the scanner sends a CREATE), and
-    /// with `warnings_fail` every finding that would warn is a failure, since
-    /// the scanner reports `pass` for any accepted answer, warnings and all.
-    pub fn for_audit(
-        violations: Vec<Violation>,
-        settings: &Settings,
-        warnings_fail: bool,
-    ) -> Verdict {
+    /// with `auditWarnings: fail` every finding that would warn is a failure,
+    /// since the scanner reports `pass` for any accepted answer, warnings and all.
+    pub fn for_audit(violations: Vec<Violation>, settings: &Settings) -> Verdict {
+        let warnings_fail = settings.audit_warnings == AuditWarnings::Fail;
         let mut verdict = Verdict::default();
         for violation in violations {
             match action_of(&violation, settings) {

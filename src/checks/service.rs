@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::cluster::{ClusterFacts, Fact, Service, SERVICES};
+use crate::labels::format_labels;
 use crate::names::{is_dns1035_label, is_dns1123_label};
 use crate::replicas::{selected_by_map, Replicas, Selection, PER_REPLICA_LABELS};
 use crate::settings::Settings;
@@ -85,7 +86,7 @@ pub fn governing_service(
             .find(|check| settings.runs(*check))
             .unwrap_or(CheckId::ServiceExists);
             let labels = if settings.runs(CheckId::ServiceSelectsPods) {
-                label_list(&sts.spec.template.metadata.labels)
+                format_labels(&sts.spec.template.metadata.labels)
             } else {
                 String::new()
             };
@@ -152,15 +153,6 @@ fn service_headless(service: &Service, found: &str) -> Option<Violation> {
     ))
 }
 
-/// `key=value` pairs, in key order.
-fn label_list(labels: &BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// `service-selects-pods`: the Service selects every replica, else the
 /// replicas it misses get no DNS records. Matched against the labels each
 /// replica really has (see `replicas`).
@@ -191,23 +183,23 @@ fn service_selects_pods(service: &Service, sts: &StatefulSet, found: &str) -> Op
     let rule = if missing.is_empty() {
         format!(
             "that Service selects {}, which matches {}, so the others get no DNS records through it",
-            label_list(selector),
+            format_labels(selector),
             selection.describe(&replicas)
         )
     } else {
         format!(
             "that Service selects {} but spec.template.metadata.labels lack {}, so it selects {} and they get no DNS records through it",
-            label_list(selector),
-            label_list(&missing),
+            format_labels(selector),
+            format_labels(&missing),
             selection.describe(&replicas)
         )
     };
     // Another missing label, or another per-replica selector, is another
     // fault, not the old one; a new replica count is the same fault.
     let inputs = if missing.is_empty() {
-        label_list(selector)
+        format_labels(selector)
     } else {
-        label_list(&missing)
+        format_labels(&missing)
     };
     Some(Violation::new(CheckId::ServiceSelectsPods, FIELD, found, rule).with_inputs(inputs))
 }
