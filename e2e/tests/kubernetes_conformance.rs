@@ -18,7 +18,7 @@ use policy_host::{
     settings_object, AdmissionRequest, Evaluation, Evaluator, EvaluatorOptions, ReplaySession,
 };
 
-use common::{get_service, message, policy_module, repository_root};
+use common::{check_ids, get_service, message, policy_module, repository_root};
 
 fn evaluator() -> Evaluator {
     Evaluator::new(
@@ -97,19 +97,6 @@ fn evaluate(
         .instantiate(Some(ReplaySession::new(exchanges)))
         .expect("an instance")
         .validate(&create(object), &settings)
-}
-
-/// The `[check-id]` tags of a text, sorted.
-fn check_ids(text: &str) -> Vec<String> {
-    let mut ids: Vec<String> = text
-        .split('[')
-        .skip(1)
-        .filter_map(|rest| rest.split_once(']').map(|(id, _)| id))
-        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
-        .map(str::to_string)
-        .collect();
-    ids.sort();
-    ids
 }
 
 fn finish(topic: &str, checked: usize, failures: Vec<String>) {

@@ -24,7 +24,9 @@ use policy_host::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use common::{compilation_cache_dir, manifest_dir, message, policy_module, repository_root};
+use common::{
+    check_ids, compilation_cache_dir, manifest_dir, message, policy_module, repository_root,
+};
 
 /// The resource types the guardrails profile's ClusterAdmissionPolicy grants.
 const GRANTED: [(&str, &str); 4] = [
@@ -247,27 +249,6 @@ fn guardrails_settings() -> Value {
     settings
 }
 
-/// `[check-id]` tokens of a text, in order of appearance.
-fn check_ids(text: &str) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(']') else { break };
-        let token = &after[..close];
-        // A check id starts with a letter: `[0]` is an index of a field path.
-        let is_id = token.starts_with(|c: char| c.is_ascii_lowercase())
-            && token
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if is_id {
-            ids.insert(token.to_string());
-        }
-        rest = &after[close + 1..];
-    }
-    ids
-}
-
 /// The check id a warning starts with (`[check-id] ...`).
 fn warning_id(warning: &str) -> String {
     warning
@@ -293,7 +274,7 @@ fn judge(evaluation: &Evaluation, expected: &Expected) -> (Outcome, Option<Strin
         denied: if response.allowed {
             BTreeSet::new()
         } else {
-            check_ids(&text)
+            check_ids(&text).into_iter().collect()
         },
         warnings: warnings.iter().map(|w| warning_id(w)).collect(),
     };
@@ -468,10 +449,7 @@ fn check_ids_are_read_from_messages_and_warnings() {
     let message = "StatefulSet \"web\" violates 2 rules: (1) [service-exists] spec.serviceName is \"x\": no [Service]. (2) [volume-mounts-resolve] spec.template.spec.containers[0].volumeMounts[1].name ...";
     assert_eq!(
         check_ids(message),
-        BTreeSet::from([
-            "service-exists".to_string(),
-            "volume-mounts-resolve".to_string()
-        ])
+        vec!["service-exists", "volume-mounts-resolve"]
     );
     assert_eq!(
         warning_id("[pods-spread] spec.template.spec is ..."),

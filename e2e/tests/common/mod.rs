@@ -77,6 +77,25 @@ pub fn message(evaluation: &Evaluation) -> String {
         .unwrap_or_default()
 }
 
+/// The `[check-id]` tokens of a message or warning, sorted. A check id starts
+/// with a letter: `[0]` is an index in a field path.
+pub fn check_ids(text: &str) -> Vec<String> {
+    let mut ids: Vec<String> = text
+        .split('[')
+        .skip(1)
+        .filter_map(|rest| rest.split_once(']').map(|(id, _)| id))
+        .filter(|id| {
+            id.starts_with(|c: char| c.is_ascii_lowercase())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids
+}
+
 pub fn fixtures_dir() -> PathBuf {
     manifest_dir().join("tests/fixtures/guest")
 }
